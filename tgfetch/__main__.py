@@ -1,0 +1,5 @@
+"""`python -m tgfetch`."""
+
+from tgfetch.cli import main
+
+main()

@@ -1,0 +1,260 @@
+"""Command line: `tgfetch [download|plan|compare|demo|login|coordinator|worker]`.
+
+Exit codes: 0 all done, 1 finished with failed files, 2 bad usage or
+configuration, 3 Telegram authorization/access problem, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sys
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from tgfetch.config import Settings, load_settings
+from tgfetch.errors import EXIT_INTERRUPTED, EXIT_USAGE, TgfetchError, UsageError
+from tgfetch.logs import setup_logging
+
+__all__ = ["CommandOptions", "SimOptions", "main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class SimOptions:
+    """How to build the built-in simulated channel (`--simulate`)."""
+
+    seed: int = 1
+    messages: int = 150
+    clients: int = 3
+    first_id: int = 72006
+    bandwidth: tuple[float, ...] = ()
+    latency: float = 0.0
+    faults: str | None = None
+    size_scale: float = 0.02
+
+
+@dataclass(frozen=True)
+class CommandOptions:
+    """What every job subcommand receives: settings plus run-time switches."""
+
+    settings: Settings
+    simulate: SimOptions | None = None
+    report: Path | None = None
+    display: str = "auto"  # auto, rich, plain, quiet
+
+
+def _parse_bandwidth(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[float, ...]:
+    if not value:
+        return ()
+    try:
+        out = tuple(float(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: expected MBPS[,MBPS...] (numbers, MB/s)") from None
+    if any(v <= 0 for v in out):
+        raise click.BadParameter(f"{value!r}: every bandwidth must be greater than 0")
+    return out
+
+
+_JOB_OPTIONS: list[Callable[[F], F]] = [
+    click.option("--channel", help="Channel: @username, t.me link or numeric id (CHANNEL)."),
+    click.option("--start", "start_message_id", type=int, help="First message id (START_MESSAGE_ID)."),
+    click.option("--end", "end_message_id", type=int, help="Last message id, inclusive (END_MESSAGE_ID)."),
+    click.option("--dest", "download_dir", type=click.Path(path_type=Path), help="DOWNLOAD_DIR."),
+    click.option("--mode", "task_distribution_mode", help="TASK_DISTRIBUTION_MODE."),
+    click.option("--metric", "load_balance_metric", help="LOAD_BALANCE_METRIC."),
+    click.option("--concurrency", "max_concurrent_downloads_per_client", type=int,
+                 help="MAX_CONCURRENT_DOWNLOADS_PER_CLIENT."),
+    click.option("--batch-size", "grouping_batch_size", type=int, help="GROUPING_BATCH_SIZE (1..200)."),
+    click.option("--state-db", type=click.Path(path_type=Path), help="STATE_DB (SQLite file)."),
+    click.option("--template", "file_name_template", help="FILE_NAME_TEMPLATE."),
+    click.option("--sessions", "tg_sessions", help="TG_SESSIONS (comma-separated session names)."),
+    click.option("--log-level", help="LOG_LEVEL."),
+    click.option("--log-file", type=click.Path(path_type=Path), help="Also write the log to this file."),
+    click.option("--env-file", type=click.Path(path_type=Path), default=Path(".env"), show_default=True,
+                 help="The .env file to read."),
+    click.option("--report", type=click.Path(path_type=Path), help="Write a JSON report to this path."),
+    click.option("--plain", "display", flag_value="plain", help="Plain line-by-line progress."),
+    click.option("--quiet", "display", flag_value="quiet", help="No progress, only the summary."),
+    click.option("--simulate", is_flag=True, help="Run on the built-in simulated Telegram channel."),
+    click.option("--sim-seed", type=int, default=1, show_default=True, help="Simulated channel's seed."),
+    click.option("--sim-messages", type=click.IntRange(1, 10_000_000), default=150, show_default=True,
+                 help="Messages in the simulated channel."),
+    click.option("--sim-first-id", type=click.IntRange(1), default=72006, show_default=True,
+                 help="First message id of the simulated channel."),
+    click.option("--sim-clients", type=click.IntRange(1, 64), default=3, show_default=True,
+                 help="Simulated accounts."),
+    click.option("--sim-bandwidth", callback=_parse_bandwidth,
+                 help="Per-account bandwidth in MB/s, one value for all or one per account (e.g. 1,3,9)."),
+    click.option("--sim-latency", type=click.FloatRange(0), default=0.0, show_default=True,
+                 help="Seconds added to every simulated RPC."),
+    click.option("--sim-size-scale", type=click.FloatRange(0, min_open=True), default=0.02, show_default=True,
+                 help="Scale of simulated file sizes (1.0 = realistic sizes)."),
+    click.option("--sim-faults", help="Faults to inject, e.g. 'flood:*:rate=0.05:seconds=1' (see README)."),
+]
+
+_SETTING_KEYS = (
+    "channel", "start_message_id", "end_message_id", "download_dir", "task_distribution_mode",
+    "load_balance_metric", "max_concurrent_downloads_per_client", "grouping_batch_size", "state_db",
+    "file_name_template", "tg_sessions", "log_level", "log_file",
+)
+
+
+def job_options(fn: F) -> F:
+    """Attach the options shared by download, plan, compare, coordinator and worker."""
+    for opt in reversed(_JOB_OPTIONS):
+        fn = opt(fn)
+    return fn
+
+
+def build_options(kw: dict[str, Any]) -> CommandOptions:
+    """Turn parsed flags into settings (flags override env and .env) and switches."""
+    overrides = {k: kw.pop(k, None) for k in _SETTING_KEYS}
+    env_file: Path = kw.pop("env_file")
+    settings = load_settings(env_file=env_file, **overrides)
+    sim = None
+    if kw.pop("simulate", False):
+        sim = SimOptions(
+            seed=kw.pop("sim_seed"), messages=kw.pop("sim_messages"), clients=kw.pop("sim_clients"),
+            first_id=kw.pop("sim_first_id"), bandwidth=kw.pop("sim_bandwidth"),
+            latency=kw.pop("sim_latency"), faults=kw.pop("sim_faults"), size_scale=kw.pop("sim_size_scale"),
+        )
+    display = kw.pop("display", None) or ("auto")
+    return CommandOptions(settings=settings, simulate=sim, report=kw.pop("report", None), display=display)
+
+
+def run_command(fn: Callable[..., Coroutine[Any, Any, int]]) -> Callable[..., None]:
+    """Wrap an async command: settings, logging, errors to exit codes."""
+
+    @functools.wraps(fn)
+    def wrapper(**kw: Any) -> None:
+        opts = build_options(kw)
+        s = opts.settings
+        secrets = [x.get_secret_value() for x in s.tg_session_strings]
+        if s.tg_api_hash is not None:
+            secrets.append(s.tg_api_hash.get_secret_value())
+        setup_logging(s.log_level, secrets, s.log_file)
+        code = asyncio.run(fn(opts, **kw))
+        sys.exit(code)
+
+    return wrapper
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="tgfetch")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Download a Telegram channel's media with several accounts at once.
+
+    Albums are never split between accounts, loads stay balanced, and work
+    moves between accounts while the job runs. Without a subcommand, runs
+    `download` with the settings from the environment and `.env`.
+    """
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(download)
+
+
+@cli.command()
+@job_options
+@run_command
+async def download(opts: CommandOptions) -> int:
+    """Scan, plan and download the channel's media (the default command)."""
+    from tgfetch.app import run_download
+
+    return await run_download(opts)
+
+
+@cli.command()
+@job_options
+@run_command
+async def plan(opts: CommandOptions) -> int:
+    """Scan and plan, then print the plan report (downloads nothing)."""
+    from tgfetch.app import run_plan
+
+    return await run_plan(opts)
+
+
+@cli.command()
+@job_options
+@run_command
+async def compare(opts: CommandOptions) -> int:
+    """Scan, then plan with every strategy and print a comparison table."""
+    from tgfetch.app import run_compare
+
+    return await run_compare(opts)
+
+
+@cli.command()
+@click.option("--dest", type=click.Path(path_type=Path), default=Path("downloads-demo"), show_default=True)
+@click.option("--messages", type=click.IntRange(1, 100_000), default=300, show_default=True)
+def demo(dest: Path, messages: int) -> None:
+    """Run a whole job on the built-in simulated channel with 3 accounts."""
+    from tgfetch.app import run_demo
+
+    setup_logging("WARNING")
+    sys.exit(asyncio.run(run_demo(dest, messages)))
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--phone", help="Phone number (asked for when missing; never logged).")
+@click.option("--session-dir", type=click.Path(path_type=Path), help="TG_SESSION_DIR.")
+@click.option("--simulate", is_flag=True, help="Log in to the built-in simulated Telegram.")
+@click.option("--env-file", type=click.Path(path_type=Path), default=Path(".env"), show_default=True)
+def login(name: str, phone: str | None, session_dir: Path | None, simulate: bool, env_file: Path) -> None:
+    """Create the session file NAME interactively (phone, code, 2FA password)."""
+    from tgfetch.app import run_login
+
+    settings = load_settings(env_file=env_file, tg_session_dir=session_dir)
+    setup_logging(settings.log_level)
+    sys.exit(asyncio.run(run_login(settings, name, phone, simulate)))
+
+
+@cli.command()
+@job_options
+@click.option("--redis", "redis_url", help="Redis URL (redis:// or rediss://), or REDIS_URL.")
+@click.option("--insecure", is_flag=True, help="Allow a non-loopback Redis without a password.")
+@run_command
+async def coordinator(opts: CommandOptions, redis_url: str | None, insecure: bool) -> int:
+    """Multi-machine mode: scan, plan and enqueue the job on Redis; show progress."""
+    from tgfetch.app import run_coordinator
+
+    return await run_coordinator(opts, redis_url, insecure)
+
+
+@cli.command()
+@job_options
+@click.option("--redis", "redis_url", help="Redis URL (redis:// or rediss://), or REDIS_URL.")
+@click.option("--machine", "machine_name", help="This machine's name (default: host name).")
+@run_command
+async def worker(opts: CommandOptions, redis_url: str | None, machine_name: str | None) -> int:
+    """Multi-machine mode: download groups from the Redis queue with this machine's accounts."""
+    from tgfetch.app import run_worker
+
+    return await run_worker(opts, redis_url, machine_name)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; turn tgfetch errors into one line and an exit code."""
+    try:
+        cli.main(args=argv, prog_name="tgfetch", standalone_mode=False)
+    except TgfetchError as exc:
+        click.echo(f"tgfetch: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("tgfetch: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_USAGE if exc.exit_code == 2 else exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("tgfetch: interrupted; state kept, rerun to resume", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+
+
+_ = UsageError  # re-exported for subcommand modules

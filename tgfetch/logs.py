@@ -1,0 +1,66 @@
+"""Logging set-up that honours LOG_LEVEL and never lets a secret through."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+__all__ = ["RedactingFilter", "setup_logging"]
+
+# Telethon string sessions and api hashes have recognisable shapes; redact them
+# even when they were not configured (e.g. a session passed some other way).
+_PATTERNS = (
+    re.compile(r"\b1[A-Za-z0-9_\-+/=]{200,}"),  # StringSession: version '1' + base64
+    re.compile(r"\b[0-9a-f]{32}\b"),  # api_hash
+    re.compile(r"\+\d{7,15}\b"),  # phone numbers
+)
+
+
+class RedactingFilter(logging.Filter):
+    """Replace known secrets and secret-shaped strings in every record."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+
+    def redact(self, text: str) -> str:
+        """Return text with secrets replaced by <redacted>."""
+        for s in self._secrets:
+            text = text.replace(s, "<redacted>")
+        for p in _PATTERNS:
+            text = p.sub("<redacted>", text)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        clean = self.redact(msg)
+        if record.exc_info and record.exc_info[1] is not None:
+            clean += "\n" + self.redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+            record.exc_text = None
+        record.msg, record.args = clean, ()
+        return True
+
+
+def setup_logging(level: str, secrets: Iterable[str] = (), log_file: Path | None = None) -> RedactingFilter:
+    """Configure the 'tgfetch' and 'telethon' loggers; return the redaction filter."""
+    redactor = RedactingFilter(secrets)
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+    fmt = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
+    for h in handlers:
+        h.setFormatter(fmt)
+        h.addFilter(redactor)
+        root.addHandler(h)
+    root.setLevel(logging.WARNING)
+    logging.getLogger("tgfetch").setLevel(level)
+    # Telethon's DEBUG output contains raw TL objects; keep it at INFO at most.
+    logging.getLogger("telethon").setLevel(max(logging.getLevelName(level), logging.INFO))
+    return redactor
