@@ -2,47 +2,208 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import getpass
+import logging
+import os
+import signal
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from pathlib import Path
+from typing import Any, TypeVar
 
-from tgfetch.cli import CommandOptions
-from tgfetch.config import Settings
-from tgfetch.errors import NotAvailableError
+from rich.console import Console
+from telethon import TelegramClient
+
+from tgfetch.cli import CommandOptions, SimOptions
+from tgfetch.config import Settings, load_settings
+from tgfetch.errors import EXIT_FAILED_FILES, EXIT_OK, InterruptedJob, NotAvailableError, UsageError
+from tgfetch.job import JobReport, download_channel, plan_scan
+from tgfetch.report import live_monitor, print_plan, print_summary, write_report
+from tgfetch.telegram.clients import build_clients, close_clients, session_path
+
+__all__ = ["build_simulation", "job_clients", "run_compare", "run_demo", "run_download", "run_login", "run_plan"]
+
+log = logging.getLogger("tgfetch")
+T = TypeVar("T")
 
 
-def _not_yet(name: str) -> NotAvailableError:
-    return NotAvailableError(f"'{name}' is not available yet in this build")
+def build_simulation(sim: SimOptions) -> tuple[Any, dict[str, TelegramClient]]:
+    """The built-in simulated channel and one client per simulated account."""
+    from tgfetch.telegram.simulator import SimulatedTelegram
+
+    try:
+        tg = SimulatedTelegram(seed=sim.seed, messages=sim.messages, first_id=sim.first_id,
+                               latency=sim.latency, faults=sim.faults, size_scale=sim.size_scale)
+    except ValueError as exc:
+        raise UsageError(f"--sim-faults: {exc}") from None
+    bw = list(sim.bandwidth) or [0.0]
+    if len(bw) not in (1, sim.clients):
+        raise UsageError(f"--sim-bandwidth has {len(bw)} values for {sim.clients} clients: give 1 or {sim.clients}")
+    clients = {}
+    for i in range(sim.clients):
+        mbps = bw[i % len(bw)]
+        clients[f"client{i + 1}"] = tg.client(f"client{i + 1}", bandwidth=mbps * 1e6 if mbps else None)
+    return tg, clients
+
+
+def job_clients(opts: CommandOptions) -> tuple[dict[str, TelegramClient], str, int | None, int | None]:
+    """The clients, channel and range of a job (simulated or from settings)."""
+    s = opts.settings
+    if opts.simulate is not None:
+        tg, clients = build_simulation(opts.simulate)
+        return clients, s.channel or tg.channel_username, s.start_message_id or tg.first_id, s.end_message_id
+    if not s.channel:
+        raise UsageError("CHANNEL is not set: give --channel @name (or set CHANNEL), or try --simulate")
+    return build_clients(s), s.channel, s.start_message_id, s.end_message_id
+
+
+async def _interruptible(coro: Awaitable[T]) -> T:
+    """Run coro; SIGTERM cancels it like Ctrl-C; both become InterruptedJob (exit 130)."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(coro)
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        raise InterruptedJob("interrupted; state kept, rerun the same command to resume") from None
+    finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGTERM)
+
+
+@contextlib.asynccontextmanager
+async def _connected(clients: Mapping[str, TelegramClient]) -> AsyncIterator[None]:
+    try:
+        yield
+    finally:
+        await close_clients(clients)
+
+
+def _console() -> Console:
+    return Console(stderr=False, highlight=False)
 
 
 async def run_download(opts: CommandOptions) -> int:
-    """Run `download`."""
-    raise _not_yet("download")
+    """Run `download`: scan, plan, download with live progress, print the summary."""
+    clients, channel, first, last = job_clients(opts)
+    console = _console()
+
+    def monitor(sched: Any, stats: Any) -> Any:
+        return live_monitor(sched, stats, opts.display, console)
+
+    async with _connected(clients):
+        report = await _interruptible(download_channel(
+            clients, channel, first, last, opts.settings.download_dir, opts.settings, monitor=monitor))
+    return finish(report, console, opts)
+
+
+def finish(report: JobReport, console: Console, opts: CommandOptions) -> int:
+    """Print the plan and summary, write the JSON report, choose the exit code."""
+    if report.plan is not None and opts.display != "quiet":
+        print_plan(console, report.plan, report.scan)
+    print_summary(console, report)
+    if opts.report is not None:
+        write_report(opts.report, report)
+    return EXIT_OK if report.ok else EXIT_FAILED_FILES
+
+
+async def _scan_for_plan(opts: CommandOptions) -> tuple[Any, list[str]]:
+    from tgfetch.job import scan_channel
+
+    clients, channel, first, last = job_clients(opts)
+    async with _connected(clients):
+        scan = await _interruptible(scan_channel(clients, channel, first, last, opts.settings))
+    names = [n for n in clients if n not in scan.dead_clients]
+    return scan, names
 
 
 async def run_plan(opts: CommandOptions) -> int:
-    """Run `plan`."""
-    raise _not_yet("plan")
+    """Run `plan`: scan and distribute, print the plan report."""
+    scan, names = await _scan_for_plan(opts)
+    plan = await plan_scan(scan, names, opts.settings)
+    console = _console()
+    print_plan(console, plan, scan)
+    if opts.settings.enable_strategy_comparison:
+        await _print_comparison(console, scan, names, opts.settings)
+    return EXIT_OK
+
+
+async def _print_comparison(console: Console, scan: Any, names: list[str], settings: Settings) -> None:
+    from tgfetch.distribution import TaskDistributor, comparison_table
+
+    results = await TaskDistributor(settings).compare(scan.collection, names)
+    console.print(comparison_table(results))
 
 
 async def run_compare(opts: CommandOptions) -> int:
-    """Run `compare`."""
-    raise _not_yet("compare")
+    """Run `compare`: scan, then a table of every strategy's plan."""
+    scan, names = await _scan_for_plan(opts)
+    await _print_comparison(_console(), scan, names, opts.settings)
+    return EXIT_OK
 
 
 async def run_demo(dest: Path, messages: int) -> int:
-    """Run `demo`."""
-    raise _not_yet("demo")
+    """Run `demo`: a whole job on the built-in channel with 3 accounts, explained."""
+    console = _console()
+    console.print(
+        "[bold]tgfetch demo[/bold]: a simulated Telegram channel (real Telethon client code, offline), "
+        f"{messages} messages with albums, 3 accounts of different speeds.\n"
+        "tgfetch scans the channel (the id range split across the accounts), plans with the "
+        "media_group_aware strategy (albums never split), downloads with work stealing, then verifies.\n")
+    settings = load_settings(env_file=None, download_dir=dest, log_level="WARNING")
+    sim = SimOptions(seed=7, messages=messages, clients=3, bandwidth=(6.0, 3.0, 1.5), size_scale=0.01)
+    opts = CommandOptions(settings=settings, simulate=sim, display="auto")
+    tg, clients = build_simulation(sim)
+    async with _connected(clients):
+        report = await _interruptible(download_channel(
+            clients, tg.channel_username, tg.first_id, None, dest, settings,
+            monitor=lambda s, st: live_monitor(s, st, "auto", console)))
+    code = finish(report, console, opts)
+    bad = [f for f in report.files if tg.file_sha256(f.message_id) != f.sha256]
+    console.print(f"verified: {len(report.files) - len(bad)} of {len(report.files)} files byte-identical "
+                  "to the simulator's (sha256)")
+    console.print("run `make demo` again: the rerun finds every file done and downloads nothing.")
+    return code if not bad else EXIT_FAILED_FILES
 
 
 async def run_login(settings: Settings, name: str, phone: str | None, simulate: bool) -> int:
-    """Run `login`."""
-    raise _not_yet("login")
+    """Run `login`: create a session file interactively; mode 0600."""
+    from telethon.sessions import SQLiteSession
+
+    path = session_path(settings, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if simulate:
+        from tgfetch.telegram.simulator import SimulatedTelegram
+
+        client = SimulatedTelegram().unauthorized_client(name)
+    else:
+        if settings.tg_api_id is None or settings.tg_api_hash is None:
+            raise UsageError("TG_API_ID and TG_API_HASH are required for `login`: get them at my.telegram.org")
+        client = TelegramClient(str(path.with_suffix("")), settings.tg_api_id,
+                                settings.tg_api_hash.get_secret_value())
+    phone = phone or input("phone number (international format): ").strip()
+    await client.start(phone=phone, code_callback=lambda: input("login code: ").strip(),  # type: ignore[misc]
+                       password=lambda: getpass.getpass("2FA password: "))
+    if simulate:
+        disk = SQLiteSession(str(path.with_suffix("")))
+        disk.set_dc(client.session.dc_id, client.session.server_address, client.session.port)
+        disk.auth_key = client.session.auth_key
+        disk.save()
+        disk.close()
+    await client.disconnect()  # type: ignore[misc]
+    os.chmod(path, 0o600)
+    print(f"session {name} saved to {path} (mode 0600)")
+    return EXIT_OK
 
 
 async def run_coordinator(opts: CommandOptions, redis_url: str | None, insecure: bool) -> int:
     """Run `coordinator`."""
-    raise _not_yet("coordinator")
+    raise NotAvailableError("'coordinator' is not available yet in this build")
 
 
 async def run_worker(opts: CommandOptions, redis_url: str | None, machine_name: str | None) -> int:
     """Run `worker`."""
-    raise _not_yet("worker")
+    raise NotAvailableError("'worker' is not available yet in this build")
+

@@ -1,0 +1,1 @@
+"""Downloading: file naming, the download engine and its state."""

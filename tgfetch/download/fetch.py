@@ -1,0 +1,86 @@
+"""Download one file through one account into its `.part`, resuming and retrying."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tgfetch.download.files import PartFile
+from tgfetch.download.scheduler import FileTask
+from tgfetch.download.stats import ClientStats
+from tgfetch.errors import TgfetchError
+from tgfetch.telegram.account import Account
+from tgfetch.telegram.convert import FileLocation
+from tgfetch.telegram.rpc import ReferenceExpired, Transient
+
+__all__ = ["FileFailed", "FetchResult", "fetch_file"]
+
+log = logging.getLogger("tgfetch.download")
+LANES = 4  # parallel getFile requests for one big file
+_FLUSH_BYTES = 1 << 20
+
+
+class FileFailed(TgfetchError):
+    """A file could not be downloaded after its retries (a rerun tries again)."""
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """A finished `.part`: bytes fetched in this attempt and seconds spent."""
+
+    fetched: int
+    seconds: float
+
+
+async def fetch_file(acc: Account, task: FileTask, part: PartFile, stats: ClientStats, *,
+                     max_retries: int, on_bytes: Callable[[int], None] | None = None) -> FetchResult:
+    """Fill `part` with the file's bytes; the caller renames it when complete."""
+    mid = task.info.message_id
+    size = task.info.file_size
+    offset = part.open()
+    start, t0 = offset, time.monotonic()
+    failures = 0
+    pending = 0
+    while part.offset < size or size == 0:
+        loc = await _location(acc, mid, stats)
+        try:
+            async for chunk in acc.iter_file(loc, part.offset, LANES if size > 2 * (1 << 20) else 1):
+                part.write(chunk)
+                stats.bytes += len(chunk)
+                pending += len(chunk)
+                if pending >= _FLUSH_BYTES and on_bytes is not None:
+                    on_bytes(pending)
+                    pending = 0
+        except ReferenceExpired:
+            log.info("%s: file reference of message %d expired at %d; fetching it again", acc.name, mid, part.offset)
+            acc.locations.pop(mid, None)
+            continue
+        except Transient as exc:
+            failures += 1
+            stats.errors += 1
+            if failures > max_retries:
+                raise FileFailed(f"message {mid}: {exc} after {max_retries} retries") from None
+            await asyncio.sleep(min(0.2 * 2**failures, 10.0))
+            continue
+        if size == 0 or part.offset >= size:
+            break
+        raise FileFailed(f"message {mid}: Telegram sent {part.offset} of {size} bytes")
+    if pending and on_bytes is not None:
+        on_bytes(pending)
+    if part.offset != size:
+        raise FileFailed(f"message {mid}: got {part.offset} bytes, expected {size}")
+    return FetchResult(part.offset - start, time.monotonic() - t0)
+
+
+async def _location(acc: Account, mid: int, stats: ClientStats) -> FileLocation:
+    loc = acc.locations.get(mid)
+    if loc is None:
+        stats.refetch_calls += 1
+        await acc.refetch_locations([mid])
+        loc = acc.locations.get(mid)
+        if loc is None:
+            raise FileFailed(f"message {mid} no longer has a file (deleted or edited)")
+    return loc

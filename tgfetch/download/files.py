@@ -1,0 +1,149 @@
+"""Crash-safe file writing: `.part` → fsync → `os.replace`, resumable from its size."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from tgfetch.errors import StorageError
+
+__all__ = ["ALIGN", "PartFile", "fsync_dir", "hash_file", "link_or_copy", "write_json_atomic"]
+
+ALIGN = 4096  # upload.getFile offsets must be multiples of 4 KiB
+_HASH_BLOCK = 1 << 20
+
+
+def storage_error(exc: OSError, path: Path) -> StorageError:
+    """Translate an OSError into a one-line StorageError."""
+    if exc.errno == errno.ENOSPC or exc.errno == errno.EDQUOT:
+        return StorageError(f"disk full while writing {path}: free some space and rerun (progress is kept)")
+    if exc.errno == errno.EFBIG:
+        return StorageError(f"file size limit reached while writing {path}: raise the limit and rerun")
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return StorageError(f"cannot write {path}: permission denied or read-only file system")
+    return StorageError(f"cannot write {path}: {exc.strerror or type(exc).__name__}")
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename in `path` durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def hash_file(path: Path, limit: int | None = None) -> tuple[Any, int]:
+    """Return a sha256 object over the first `limit` bytes of `path` and the count read."""
+    h = hashlib.sha256()
+    n = 0
+    with open(path, "rb") as f:
+        while limit is None or n < limit:
+            want = _HASH_BLOCK if limit is None else min(_HASH_BLOCK, limit - n)
+            block = f.read(want)
+            if not block:
+                break
+            h.update(block)
+            n += len(block)
+    return h, n
+
+
+class PartFile:
+    """A file being downloaded into `<final>.part` (or a backup copy's own part)."""
+
+    def __init__(self, final: Path, part: Path | None = None) -> None:
+        self.final = final
+        self.part = part if part is not None else final.with_name(final.name + ".part")
+        self._f: Any = None
+        self.sha = hashlib.sha256()
+        self.offset = 0
+
+    def open(self) -> int:
+        """Open for writing; resume from the part's size aligned down to 4 KiB; return the offset."""
+        try:
+            self.part.parent.mkdir(parents=True, exist_ok=True)
+            size = self.part.stat().st_size if self.part.exists() else 0
+            keep = size - size % ALIGN
+            self._f = open(self.part, "r+b" if size else "wb")  # noqa: SIM115 - closed in finish/close
+            if keep:
+                self.sha, got = hash_file(self.part, keep)
+                keep = got
+            self._f.truncate(keep)
+            self._f.seek(keep)
+        except OSError as exc:
+            self.close()
+            raise storage_error(exc, self.part) from None
+        self.offset = keep
+        return keep
+
+    def write(self, data: bytes) -> None:
+        """Append bytes to the part file."""
+        try:
+            self._f.write(data)
+        except OSError as exc:
+            raise storage_error(exc, self.part) from None
+        self.sha.update(data)
+        self.offset += len(data)
+
+    def finish(self) -> str:
+        """fsync, rename to the final name, fsync the folder; return the sha256 hex."""
+        try:
+            self._f.flush()
+            os.fsync(self._f.fileno())
+            self._f.close()
+            self._f = None
+            os.replace(self.part, self.final)
+            fsync_dir(self.final.parent)
+        except OSError as exc:
+            self.close()
+            raise storage_error(exc, self.final) from None
+        return str(self.sha.hexdigest())
+
+    def close(self) -> None:
+        """Close without renaming (the part stays for a later resume)."""
+        if self._f is not None:
+            try:
+                self._f.close()
+            except OSError:
+                pass
+            self._f = None
+
+    def discard(self) -> None:
+        """Close and delete the part file."""
+        self.close()
+        try:
+            self.part.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON next to a media file, atomically."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise storage_error(exc, path) from None
+
+
+def link_or_copy(src: Path, dst: Path) -> None:
+    """Hard-link `src` to `dst` (copy when links are not possible), atomically."""
+    tmp = dst.with_name(dst.name + ".part")
+    try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(src, tmp)
+        except OSError:
+            import shutil
+
+            shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    except OSError as exc:
+        raise storage_error(exc, dst) from None

@@ -1,0 +1,243 @@
+"""Who downloads what next: own queue, released work, steals, end-game backups.
+
+Pure bookkeeping, no I/O.  Each client's queue starts from the plan, largest
+group first.  An idle client takes released groups (from a dead or long
+flood-waited client) first, then steals the largest unstarted group of the
+client with the most estimated remaining time that it can finish sooner than
+that client would; a group is never split by a steal.  When nothing is left
+to steal, an idle client may start a backup copy of a slow client's group in
+flight (the first copy to finish a file wins).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+from tgfetch.model import MessageGroup, MessageInfo
+
+__all__ = ["ClientState", "FileTask", "GroupWork", "Pick", "Scheduler"]
+
+DEFAULT_SPEED = 1_000_000.0  # bytes/s assumed before anything is measured
+DEFAULT_OVERHEAD = 0.05  # seconds per file before anything is measured
+BACKUP_MARGIN = 1.5  # a backup must promise to finish this many times sooner
+
+
+@dataclass(frozen=True)
+class FileTask:
+    """One file to download: the message and where it goes (relative path)."""
+
+    info: MessageInfo
+    rel: PurePosixPath
+    album_index: int | None
+    album_size: int
+    album_caption: str
+
+
+@dataclass(eq=False)
+class GroupWork:
+    """A group (album or single) with the files still to download."""
+
+    group: MessageGroup
+    files: list[FileTask]
+    planned: str
+    owner: str = ""
+    copies: set[str] = field(default_factory=set)
+    done_ids: set[int] = field(default_factory=set)
+
+    @property
+    def remaining(self) -> list[FileTask]:
+        """Files of the group not finished yet."""
+        return [f for f in self.files if f.info.message_id not in self.done_ids]
+
+    @property
+    def bytes_left(self) -> int:
+        """Bytes of the files not finished yet."""
+        return sum(f.info.file_size for f in self.remaining)
+
+
+@dataclass(frozen=True)
+class Pick:
+    """A group handed to a client, and why (own, released, steal, backup)."""
+
+    work: GroupWork
+    kind: str
+    victim: str | None = None
+
+
+@dataclass
+class ClientState:
+    """One client as the scheduler sees it."""
+
+    name: str
+    queue: list[GroupWork] = field(default_factory=list)
+    inflight: list[GroupWork] = field(default_factory=list)
+    speed: float = DEFAULT_SPEED
+    overhead: float = DEFAULT_OVERHEAD
+    dead: str | None = None
+    paused: bool = False
+    stolen_in: int = 0
+    stolen_out: int = 0
+    backups: int = 0
+    handoffs: int = 0
+    measured_bytes: int = 0
+    measured_seconds: float = 0.0
+
+    def time_for(self, nbytes: int, nfiles: int) -> float:
+        """Estimated seconds for this client to fetch nbytes in nfiles."""
+        return nbytes / max(self.speed, 1.0) + nfiles * self.overhead
+
+    @property
+    def est_remaining(self) -> float:
+        """Estimated seconds until this client's queue and groups in flight are done."""
+        nbytes = sum(w.bytes_left for w in self.queue) + sum(w.bytes_left for w in self.inflight)
+        nfiles = sum(len(w.remaining) for w in self.queue) + sum(len(w.remaining) for w in self.inflight)
+        return self.time_for(nbytes, nfiles)
+
+
+class Scheduler:
+    """Hands out groups to clients' download slots; tracks stealing and failover."""
+
+    def __init__(self, plan: Mapping[str, Iterable[GroupWork]], speeds: Mapping[str, float] | None = None,
+                 *, stealing: bool = True, backups: bool = True) -> None:
+        speeds = speeds or {}
+        self.clients = {n: ClientState(n, speed=speeds.get(n, DEFAULT_SPEED)) for n in plan}
+        for name, works in plan.items():
+            q = sorted(works, key=lambda w: (-w.bytes_left, w.group.first_id))
+            for w in q:
+                w.owner = name
+            self.clients[name].queue = q
+        self.released: list[GroupWork] = []
+        self.stealing = stealing
+        self.backups = backups
+        self._changed = asyncio.Event()
+        self.started_at = time.monotonic()
+
+    @property
+    def finished(self) -> bool:
+        """True when no group is queued, released or in flight."""
+        return not self.released and all(not c.queue and not c.inflight for c in self.clients.values())
+
+    @property
+    def alive(self) -> list[ClientState]:
+        """Clients that can still download."""
+        return [c for c in self.clients.values() if c.dead is None]
+
+    def notify(self) -> None:
+        """Wake up idle slots (something changed)."""
+        self._changed.set()
+
+    async def wait_change(self, timeout: float) -> None:
+        """Sleep until something changes or `timeout` passes."""
+        self._changed.clear()
+        try:
+            await asyncio.wait_for(self._changed.wait(), timeout)
+        except TimeoutError:
+            pass
+
+    def next(self, name: str) -> Pick | None:
+        """The next group for one of `name`'s slots, or None for now."""
+        me = self.clients[name]
+        if me.dead is not None or me.paused:
+            return None
+        if me.queue:
+            return self._start(me, me.queue.pop(0), "own")
+        if self.released:
+            self.released.sort(key=lambda w: -w.bytes_left)
+            return self._start(me, self.released.pop(0), "released")
+        if self.stealing and (pick := self._steal(me)) is not None:
+            return pick
+        if self.backups:
+            return self._backup(me)
+        return None
+
+    def _start(self, me: ClientState, w: GroupWork, kind: str, victim: str | None = None) -> Pick:
+        w.owner = me.name
+        w.copies.add(me.name)
+        me.inflight.append(w)
+        return Pick(w, kind, victim)
+
+    def _steal(self, me: ClientState) -> Pick | None:
+        victims = [c for c in self.alive if c is not me and c.queue]
+        if not victims:
+            return None
+        victim = max(victims, key=lambda c: c.est_remaining)
+        horizon = victim.est_remaining
+        mine = me.est_remaining
+        for i, w in enumerate(victim.queue):
+            if mine + me.time_for(w.bytes_left, len(w.remaining)) < horizon:
+                victim.queue.pop(i)
+                victim.stolen_out += 1
+                me.stolen_in += 1
+                return self._start(me, w, "steal", victim.name)
+        return None
+
+    def _backup(self, me: ClientState) -> Pick | None:
+        if me.inflight:
+            return None
+        best: tuple[float, GroupWork, ClientState] | None = None
+        for c in self.alive:
+            if c is me:
+                continue
+            for w in c.inflight:
+                if len(w.copies) > 1 or not w.remaining:
+                    continue
+                theirs = c.time_for(w.bytes_left, len(w.remaining))
+                mine = me.time_for(w.bytes_left, len(w.remaining))
+                if mine * BACKUP_MARGIN < theirs and (best is None or theirs > best[0]):
+                    best = (theirs, w, c)
+        if best is None:
+            return None
+        _, w, owner = best
+        w.copies.add(me.name)
+        me.inflight.append(w)
+        me.backups += 1
+        return Pick(w, "backup", owner.name)
+
+    def file_done(self, w: GroupWork, message_id: int) -> None:
+        """Record that a file of `w` is on disk (by whichever copy)."""
+        w.done_ids.add(message_id)
+
+    def group_left(self, name: str, w: GroupWork) -> None:
+        """`name` stops working on `w` (finished, lost a race, or handed it back)."""
+        me = self.clients[name]
+        if w in me.inflight:
+            me.inflight.remove(w)
+        w.copies.discard(name)
+        if w.remaining and not w.copies and w not in self.released:
+            self.released.append(w)
+        self.notify()
+
+    def release(self, name: str, reason: str, *, dead: bool) -> int:
+        """Hand `name`'s unstarted groups to the others; return how many."""
+        me = self.clients[name]
+        if dead:
+            me.dead = reason
+        else:
+            me.paused = True
+        moved = len(me.queue)
+        self.released.extend(me.queue)
+        me.queue = []
+        me.handoffs += moved
+        self.notify()
+        return moved
+
+    def resume(self, name: str) -> None:
+        """A paused client may take work again."""
+        self.clients[name].paused = False
+        self.notify()
+
+    def observe(self, name: str, client_bps: float, file_bytes: int, file_seconds: float) -> None:
+        """Update the client's speed (EWMA of its measured throughput) after one file."""
+        c = self.clients[name]
+        first = c.measured_bytes == 0
+        c.measured_bytes += file_bytes
+        c.measured_seconds += file_seconds
+        alpha = 0.3
+        if client_bps > 0:
+            c.speed = client_bps if first else (1 - alpha) * c.speed + alpha * client_bps
+        if file_bytes < 64 * 1024 and file_seconds > 0:
+            c.overhead = (1 - alpha) * c.overhead + alpha * file_seconds

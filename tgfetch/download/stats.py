@@ -1,0 +1,62 @@
+"""Per-client counters shown live and in the final report."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+__all__ = ["ClientStats", "FileRecord"]
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """One media file on disk and the account that downloaded it."""
+
+    message_id: int
+    path: str
+    size: int
+    sha256: str
+    client: str
+    skipped: bool = False  # done by an earlier run (no download)
+    linked_from: int | None = None  # same document as another message
+
+
+@dataclass
+class ClientStats:
+    """What one client did during this run."""
+
+    name: str
+    files: int = 0
+    bytes: int = 0
+    errors: int = 0
+    refetch_calls: int = 0
+    started: float = field(default_factory=time.monotonic)
+    finished: float | None = None
+    state: str = "starting"
+    current: str = ""
+    busy_seconds: float = 0.0
+    active: int = 0
+    active_since: float = 0.0
+
+    @property
+    def seconds(self) -> float:
+        """Wall-clock seconds from start until done (or now)."""
+        return (self.finished or time.monotonic()) - self.started
+
+    @property
+    def speed(self) -> float:
+        """Bytes per second while busy."""
+        busy = self.busy_seconds + (time.monotonic() - self.active_since if self.active else 0.0)
+        return self.bytes / busy if busy > 0 else 0.0
+
+    def slot_started(self) -> None:
+        """A download slot became busy."""
+        if self.active == 0:
+            self.active_since = time.monotonic()
+        self.active += 1
+
+    def slot_stopped(self) -> None:
+        """A download slot became idle."""
+        self.active -= 1
+        if self.active == 0:
+            self.busy_seconds += time.monotonic() - self.active_since

@@ -1,0 +1,96 @@
+"""Turn scanned groups into file tasks, and skip what earlier runs finished."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from tgfetch.download.files import hash_file, link_or_copy
+from tgfetch.download.naming import relative_path, safe_join
+from tgfetch.download.scheduler import FileTask, GroupWork
+from tgfetch.download.stats import FileRecord
+from tgfetch.model import MessageGroup
+from tgfetch.store import DoneFile, StateStore
+
+__all__ = ["Pending", "group_tasks", "resume", "works"]
+
+log = logging.getLogger("tgfetch.download")
+
+
+def group_tasks(group: MessageGroup, template: str) -> list[FileTask]:
+    """The files of one group, with paths from the template (albums share a folder)."""
+    media = [m for m in group.messages if m.media_type is not None]
+    caption = next((m.caption for m in group.messages if m.caption), "")
+    out = []
+    for i, m in enumerate(media, start=1):
+        index = i if group.is_media_group else None
+        out.append(FileTask(m, relative_path(template, m, album_index=index), index, len(media), caption))
+    return out
+
+
+@dataclass
+class Pending:
+    """Groups that still need downloading, their files, and the files already on disk."""
+
+    groups: list[MessageGroup]
+    tasks: dict[int, FileTask]
+    done: list[FileRecord]
+
+
+def resume(groups: Iterable[MessageGroup], template: str, store: StateStore, root: Path) -> Pending:
+    """Skip files recorded done (still on disk); adopt complete files a crash left unrecorded."""
+    done = store.done_files()
+    pending = Pending([], {}, [])
+    for g in groups:
+        todo = 0
+        for task in group_tasks(g, template):
+            rec = _already_done(task, done, store, root)
+            if rec is None:
+                pending.tasks[task.info.message_id] = task
+                todo += 1
+            else:
+                pending.done.append(rec)
+        if todo:
+            pending.groups.append(g)
+    return pending
+
+
+def _already_done(task: FileTask, done: dict[int, DoneFile], store: StateStore, root: Path) -> FileRecord | None:
+    mid, size = task.info.message_id, task.info.file_size
+    final = safe_join(root, task.rel)
+    rec = done.get(mid)
+    if rec is not None and rec.path == task.rel.as_posix() and _size(final) == size:
+        return FileRecord(mid, rec.path, rec.size, rec.sha256, rec.client, skipped=True)
+    if _size(final) == size:
+        # Renamed into place (so complete and fsynced) but the process died before recording it.
+        sha = hash_file(final)[0].hexdigest()
+        store.mark_done(DoneFile(mid, task.rel.as_posix(), size, sha, "", task.info.document_id, 0.0))
+        return FileRecord(mid, task.rel.as_posix(), size, sha, "", skipped=True)
+    doc = task.info.document_id
+    if doc is not None and (twin := store.done_by_document(doc)) is not None and _size(root / twin.path) == size:
+        link_or_copy(root / twin.path, final)
+        store.mark_done(DoneFile(mid, task.rel.as_posix(), size, twin.sha256, twin.client, doc, 0.0))
+        return FileRecord(mid, task.rel.as_posix(), size, twin.sha256, twin.client, skipped=True,
+                          linked_from=twin.message_id)
+    return None
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1
+
+
+def works(pending: Pending, plan: Mapping[str, Iterable[MessageGroup]]) -> dict[str, list[GroupWork]]:
+    """Each client's group work from a plan (client → groups, possibly pieces of albums)."""
+    out: dict[str, list[GroupWork]] = {}
+    for client, groups in plan.items():
+        lst = out.setdefault(client, [])
+        for g in groups:
+            files = [pending.tasks[m.message_id] for m in g.messages if m.message_id in pending.tasks]
+            if files:
+                lst.append(GroupWork(g, files, client))
+    return out

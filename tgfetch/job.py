@@ -1,0 +1,218 @@
+"""The whole job: accounts → scan → plan → download → report."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from telethon import TelegramClient
+
+from tgfetch.config import Settings
+from tgfetch.download.engine import DownloadEngine
+from tgfetch.download.naming import sanitize_component
+from tgfetch.download.scheduler import Scheduler
+from tgfetch.download.stats import ClientStats, FileRecord
+from tgfetch.download.tasks import resume, works
+from tgfetch.errors import TelegramAccessError, UsageError
+from tgfetch.model import LoadBalanceMetric, MessageCollection, TaskDistributionResult
+from tgfetch.store import StateStore
+from tgfetch.telegram.account import Account, ChannelRef
+from tgfetch.telegram.clients import open_accounts
+from tgfetch.telegram.scan import ScanResult, scan_accounts
+
+__all__ = ["JobReport", "Monitor", "download_channel", "plan_scan", "scan_channel"]
+
+log = logging.getLogger("tgfetch")
+Monitor = Callable[[Scheduler, Mapping[str, ClientStats]], Any]
+
+
+@dataclass
+class JobReport:
+    """What a download job did; `files` has one record per media message on disk."""
+
+    channel: str
+    first_id: int
+    last_id: int
+    strategy: str
+    plan: TaskDistributionResult | None
+    scan: ScanResult
+    files: list[FileRecord]
+    failures: dict[int, str]
+    clients: dict[str, dict[str, Any]]
+    api_calls: dict[str, dict[str, int]]
+    elapsed_s: float
+    dest: Path
+    fetched_bytes: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every media file is on disk."""
+        return not self.failures
+
+    @property
+    def downloaded(self) -> list[FileRecord]:
+        """Files fetched by this run (not skipped)."""
+        return [f for f in self.files if not f.skipped]
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON report (`--report`)."""
+        plan: dict[str, Any] = {}
+        if self.plan is not None:
+            m = self.plan.metrics
+            plan = {
+                "strategy": self.plan.strategy, "metric": str(self.plan.metric.value),
+                "makespan": m.makespan, "lower_bound": m.lower_bound, "gap": m.gap,
+                "balance_ratio": m.balance_ratio, "imbalance": m.imbalance,
+                "albums_split": list(m.albums_split), "validation_errors": list(m.validation_errors),
+                "clients": {a.client_name: a.message_ids for a in self.plan.client_assignments},
+            }
+        return {
+            "channel": self.channel, "first_id": self.first_id, "last_id": self.last_id,
+            "strategy": self.strategy, "plan": plan, "clients": self.clients,
+            "files": [f.__dict__ for f in sorted(self.files, key=lambda f: f.message_id)],
+            "failures": {str(k): v for k, v in self.failures.items()},
+            "api_calls": self.api_calls, "elapsed_s": round(self.elapsed_s, 3),
+            "scan": {"range_calls": self.scan.range_calls, "edge_calls": self.scan.edge_calls,
+                     "completed_albums": list(self.scan.completed_albums),
+                     "partial_albums": list(self.scan.partial_albums)},
+            "fetched_bytes": self.fetched_bytes, "notes": self.notes,
+        }
+
+
+def _job_range(first_id: int | None, last_id: int | None, top: int, ref: ChannelRef) -> tuple[int, int]:
+    first = first_id or 1
+    if top == 0:
+        raise UsageError(f"channel {ref.key} has no messages")
+    if first > top:
+        raise UsageError(f"START_MESSAGE_ID={first} is past the last message of {ref.key} ({top})")
+    last = top if last_id is None else last_id
+    if last > top:
+        log.warning("END_MESSAGE_ID=%d is past the last message of %s; scanning up to %d", last, ref.key, top)
+        last = top
+    if last < first:
+        raise UsageError(f"empty range {first}–{last} for {ref.key}")
+    return first, last
+
+
+async def _accounts_and_scan(
+    clients: Mapping[str, TelegramClient], channel: str, first_id: int | None, last_id: int | None,
+    settings: Settings,
+) -> tuple[dict[str, Account], ScanResult]:
+    accounts, ref, top = await open_accounts(clients, channel, settings)
+    first, last = _job_range(first_id, last_id, top, ref)
+    scan = await scan_accounts(accounts, ref, first, last, settings, top)
+    return accounts, scan
+
+
+async def scan_channel(
+    clients: Mapping[str, TelegramClient], channel: str, first_id: int | None, last_id: int | None,
+    settings: Settings,
+) -> ScanResult:
+    """Scan ids first_id..last_id (inclusive) of the channel with every client in parallel."""
+    return (await _accounts_and_scan(clients, channel, first_id, last_id, settings))[1]
+
+
+async def plan_scan(
+    scan: ScanResult, names: list[str], settings: Settings, speeds: Mapping[str, float] | None = None,
+    collection: MessageCollection | None = None, mode: str | None = None,
+) -> TaskDistributionResult:
+    """Plan the scanned groups over the clients with the configured strategy."""
+    from tgfetch.distribution import TaskDistributor
+
+    coll = collection if collection is not None else scan.collection
+    metric = settings.load_balance_metric
+    use_speeds = dict(speeds) if speeds and metric is LoadBalanceMetric.ESTIMATED_TIME else None
+    return await TaskDistributor(settings).distribute(
+        coll, names, mode=mode, client_speeds=use_speeds, scanned_by=scan.scanned_by)
+
+
+def channel_dir(dest: Path, ref: ChannelRef) -> Path:
+    """The folder of one channel's files under DOWNLOAD_DIR."""
+    return dest / sanitize_component(ref.username or f"channel_{ref.channel_id}")
+
+
+def check_destination(dest: Path) -> None:
+    """Refuse early when the destination cannot be written."""
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"DOWNLOAD_DIR={str(dest)!r} cannot be created: {exc.strerror}") from None
+    if not os.access(dest, os.W_OK | os.X_OK):
+        raise UsageError(f"DOWNLOAD_DIR={str(dest)!r} is not writable")
+
+
+async def download_channel(
+    clients: Mapping[str, TelegramClient], channel: str, first_id: int | None, last_id: int | None,
+    dest: Path, settings: Settings, *, monitor: Monitor | None = None, stealing: bool = True,
+    backups: bool = True,
+) -> JobReport:
+    """Scan, plan and download the channel's media; return what was done."""
+    t0 = time.monotonic()
+    check_destination(dest)
+    accounts, ref, top = await open_accounts(clients, channel, settings)
+    state_db = settings.state_db if settings.state_db is not None else dest / ".tgfetch.sqlite"
+    with StateStore.open(state_db, channel_id=ref.channel_id, channel_key=ref.key,
+                         template=settings.file_name_template) as store:
+        first, last = _job_range(first_id, last_id, top, ref)
+        scan = await scan_accounts(accounts, ref, first, last, settings, top)
+        alive = {n: a for n, a in accounts.items() if a.dead is None}
+        root = channel_dir(dest, ref)
+        pending = resume(scan.collection.groups, settings.file_name_template, store, root)
+        learned = {k: v.bytes_per_s for k, v in store.load_speeds().items() if k in alive}
+        plan = None
+        strategy = "nothing to do"
+        stats = {n: ClientStats(n) for n in alive}
+        scheduler = Scheduler({n: [] for n in alive}, learned, stealing=stealing, backups=backups)
+        engine = DownloadEngine(root, store, scheduler, alive, stats, settings.max_concurrent_downloads_per_client,
+                                settings.max_file_retries)
+        if pending.groups:
+            plan = await plan_scan(scan, list(alive), settings, learned, MessageCollection.of_groups(pending.groups))
+            strategy = plan.strategy
+            per_client = works(pending, {a.client_name: a.message_groups for a in plan.client_assignments})
+            scheduler = Scheduler(per_client, learned, stealing=stealing, backups=backups)
+            engine.scheduler = scheduler
+            await _run_engine(engine, monitor)
+        _save_speeds(store, scheduler, stats)
+        report = JobReport(
+            channel=ref.key, first_id=first, last_id=last, strategy=strategy, plan=plan, scan=scan,
+            files=pending.done + engine.records, failures=dict(engine.failures),
+            clients=_client_summary(scheduler, stats), api_calls={n: a.rpc_counts() for n, a in accounts.items()},
+            elapsed_s=time.monotonic() - t0, dest=root, fetched_bytes=store.fetched_bytes(),
+        )
+    if not any(a.dead is None for a in accounts.values()):
+        raise TelegramAccessError("every account lost access during the job; state kept, rerun with working sessions")
+    return report
+
+
+async def _run_engine(engine: DownloadEngine, monitor: Monitor | None) -> None:
+    if monitor is None:
+        await engine.run()
+        return
+    async with monitor(engine.scheduler, engine.stats):
+        await engine.run()
+
+
+def _save_speeds(store: StateStore, scheduler: Scheduler, stats: Mapping[str, ClientStats]) -> None:
+    for name, st in stats.items():
+        if st.bytes > 0 and st.speed > 0:
+            store.save_speed(name, st.speed, scheduler.clients[name].overhead, 1)
+
+
+def _client_summary(scheduler: Scheduler, stats: Mapping[str, ClientStats]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for name, st in stats.items():
+        c = scheduler.clients.get(name)
+        out[name] = {
+            "files": st.files, "bytes": st.bytes, "seconds": round(st.seconds, 3), "errors": st.errors,
+            "refetch_calls": st.refetch_calls, "speed_bps": round(st.speed, 1),
+            "stolen_in": c.stolen_in if c else 0, "stolen_out": c.stolen_out if c else 0,
+            "backups": c.backups if c else 0, "handoffs": c.handoffs if c else 0,
+            "state": (f"dead: {c.dead}" if c and c.dead else st.state),
+        }
+    return out

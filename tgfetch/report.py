@@ -1,0 +1,164 @@
+"""What the user sees: the plan, live progress per client, and the summary."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+import time
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from tgfetch.download.scheduler import Scheduler
+from tgfetch.download.stats import ClientStats
+from tgfetch.model import TaskDistributionResult
+from tgfetch.telegram.scan import ScanResult
+
+__all__ = ["human_bytes", "live_monitor", "plan_table", "print_plan", "print_summary", "write_report"]
+
+
+def human_bytes(n: float) -> str:
+    """1536 → '1.5 KiB'."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def _seconds(s: float) -> str:
+    s = max(0, int(s))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def plan_table(plan: TaskDistributionResult, scan: ScanResult | None = None) -> Table:
+    """Per-client groups, files, bytes and load of a plan."""
+    m = plan.metrics
+    title = (f"plan: {plan.strategy} by {plan.metric.value} — balance {m.balance_ratio:.3f}, "
+             f"imbalance {m.imbalance:.3f}, gap {m.gap:.2%}")
+    t = Table(title=title, title_justify="left")
+    for col in ("client", "groups", "albums", "messages", "files", "bytes", "load"):
+        t.add_column(col, justify="left" if col == "client" else "right")
+    for a in plan.client_assignments:
+        albums = sum(1 for g in a.message_groups if g.is_media_group)
+        t.add_row(a.client_name, str(len(a.message_groups)), str(albums), str(a.total_messages),
+                  str(a.total_files), human_bytes(a.estimated_size), f"{m.loads.get(a.client_name, 0):.4g}")
+    return t
+
+
+def print_plan(console: Console, plan: TaskDistributionResult, scan: ScanResult) -> None:
+    """Print the plan report: strategy, per-client table, albums, API calls."""
+    console.print(plan_table(plan, scan))
+    albums = sum(1 for g in scan.collection.groups if g.is_media_group)
+    split = list(plan.metrics.albums_split)
+    if split:
+        console.print(f"[red]albums split across clients: {len(split)} of {albums}[/red] "
+                      f"({', '.join(map(str, split[:20]))}{' …' if len(split) > 20 else ''})")
+    else:
+        console.print(f"albums kept whole: {albums} of {albums}")
+    if scan.completed_albums:
+        console.print(f"albums completed across the range edges: {', '.join(map(str, scan.completed_albums))}")
+    if scan.partial_albums:
+        console.print(f"[yellow]albums only partly in range: {', '.join(map(str, scan.partial_albums))}[/yellow]")
+    console.print(f"scan: {scan.range_calls} getMessages calls for ids {scan.first_id}–{scan.last_id} "
+                  f"(+{scan.edge_calls} at the edges); messages {scan.collection.total_messages}, "
+                  f"files {scan.collection.total_files}, {human_bytes(scan.collection.total_size)}")
+    for w in plan.metrics.warnings:
+        console.print(f"[yellow]warning:[/yellow] {w}")
+    for e in plan.metrics.validation_errors[:10]:
+        console.print(f"[red]validation:[/red] {e}")
+
+
+def _progress_table(sched: Scheduler, stats: Mapping[str, ClientStats], t0: float) -> Table:
+    t = Table(title_justify="left")
+    for col in ("client", "state", "files", "bytes", "speed", "est. left", "steals in/out", "current"):
+        t.add_column(col)
+    total_b = 0
+    for name, st in stats.items():
+        c = sched.clients.get(name)
+        est = c.est_remaining if c else 0.0
+        steals = f"{c.stolen_in}/{c.stolen_out}" if c else "-"
+        t.add_row(name, st.state, str(st.files), human_bytes(st.bytes), f"{human_bytes(st.speed)}/s",
+                  _seconds(est), steals, st.current[-40:])
+        total_b += st.bytes
+    left = max((c.est_remaining for c in sched.alive), default=0.0)
+    t.title = f"total {human_bytes(total_b)} in {_seconds(time.monotonic() - t0)}, ETA {_seconds(left)}"
+    return t
+
+
+def _plain_line(sched: Scheduler, stats: Mapping[str, ClientStats]) -> str:
+    parts = [f"{n}: {st.files} files {human_bytes(st.bytes)} {st.state}" for n, st in stats.items()]
+    return " | ".join(parts)
+
+
+@contextlib.asynccontextmanager
+async def live_monitor(sched: Scheduler, stats: Mapping[str, ClientStats], display: str,
+                       console: Console) -> AsyncIterator[None]:
+    """Show progress while the body runs: rich on a terminal, plain lines otherwise, or nothing."""
+    mode = display
+    if mode == "auto":
+        mode = "rich" if console.is_terminal else "plain"
+    if mode == "quiet":
+        yield
+        return
+    t0 = time.monotonic()
+    if mode == "rich":
+        with Live(_progress_table(sched, stats, t0), console=console, refresh_per_second=4) as live:
+            task = asyncio.create_task(_refresh(lambda: live.update(_progress_table(sched, stats, t0)), 0.25))
+            try:
+                yield
+            finally:
+                task.cancel()
+                live.update(_progress_table(sched, stats, t0))
+        return
+    task = asyncio.create_task(_refresh(lambda: console.print(_plain_line(sched, stats)), 2.0))
+    try:
+        yield
+    finally:
+        task.cancel()
+
+
+async def _refresh(draw: Any, every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        draw()
+
+
+def print_summary(console: Console, report: Any) -> None:
+    """Per-client summary table, plan vs achieved balance, failures."""
+    t = Table(title=f"{report.channel} ids {report.first_id}–{report.last_id}: summary", title_justify="left")
+    for col in ("client", "files", "bytes", "time", "speed", "refetch calls", "errors",
+                "stolen in", "stolen out", "backups", "handoffs", "state"):
+        t.add_column(col, justify="left" if col in ("client", "state") else "right")
+    for name, c in report.clients.items():
+        t.add_row(name, str(c["files"]), human_bytes(c["bytes"]), f"{c['seconds']:.1f}s",
+                  f"{human_bytes(c['speed_bps'])}/s", str(c["refetch_calls"]), str(c["errors"]),
+                  str(c["stolen_in"]), str(c["stolen_out"]), str(c["backups"]), str(c["handoffs"]), c["state"])
+    console.print(t)
+    done = [f for f in report.files if f.skipped]
+    console.print(f"files: {len(report.files)} on disk ({len(report.downloaded)} downloaded now, "
+                  f"{len(done)} from earlier runs), {len(report.failures)} failed; "
+                  f"{report.elapsed_s:.1f}s; files in {report.dest}")
+    busy = [c["seconds"] for c in report.clients.values() if c["files"]]
+    if report.plan is not None and busy:
+        achieved = min(busy) / max(busy) if max(busy) > 0 else 1.0
+        console.print(f"balance: planned {report.plan.metrics.balance_ratio:.3f}, achieved (time) {achieved:.3f}")
+    for mid, err in list(report.failures.items())[:20]:
+        console.print(f"[red]failed[/red] message {mid}: {err}")
+
+
+def write_report(path: Path, report: Any) -> None:
+    """Write the JSON report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report.to_json(), indent=2, default=str), encoding="utf-8")
+
+
+def stderr_console() -> Console:
+    """A console for progress on stderr."""
+    return Console(file=sys.stderr)

@@ -1,0 +1,420 @@
+"""SQLite state of one download job: done files, failures, client speeds, counters.
+
+One job, one runner: a state DB belongs to one channel and one file-name
+template, and only one process may use it at a time (an exclusive ``flock`` on
+``<db>.lock``, released on close or when the process dies).
+
+The database is a real SQLite file in WAL mode with ``synchronous=NORMAL``:
+every committed write survives a SIGKILL of the process (only a power loss may
+drop the last few commits). The file is created with mode 0600. Secrets
+(session strings, api_hash, phone numbers) are never stored; error texts are
+redacted before they are written.
+
+Schema (version 1, kept in ``PRAGMA user_version``)::
+
+    meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)
+        -- channel_id, channel_key (@name), template, created_at, free keys
+    done_files(message_id INTEGER PRIMARY KEY, path TEXT NOT NULL,
+               size INTEGER NOT NULL, sha256 TEXT NOT NULL, client TEXT NOT NULL,
+               document_id INTEGER, done_at REAL NOT NULL)
+        -- index done_files_document(document_id)
+    failures(message_id INTEGER PRIMARY KEY, error TEXT NOT NULL,
+             attempts INTEGER NOT NULL, last_at REAL NOT NULL)
+    client_speeds(account TEXT PRIMARY KEY, bytes_per_s REAL NOT NULL,
+                  overhead_s REAL NOT NULL, samples INTEGER NOT NULL,
+                  updated REAL NOT NULL)
+    counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL)
+        -- 'fetched_bytes': bytes downloaded from Telegram, kept or not
+
+Client speeds are a running EWMA across runs: when a previous value exists,
+``new = SPEED_ALPHA * observed + (1 - SPEED_ALPHA) * old`` with
+``SPEED_ALPHA = 0.5`` (for both bytes_per_s and overhead_s); ``samples`` adds up.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import math
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from tgfetch.errors import JobLockedError, StateMismatchError, StorageError
+from tgfetch.logs import RedactingFilter
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "SPEED_ALPHA",
+    "ClientSpeed",
+    "DoneFile",
+    "StateCorruptError",
+    "StateStore",
+]
+
+SCHEMA_VERSION = 1
+SPEED_ALPHA = 0.5
+BUSY_TIMEOUT_MS = 5000
+MAX_ERROR_CHARS = 2000
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_BINDING_KEYS = frozenset({"channel_id", "channel_key", "template"})
+
+# MIGRATIONS[i] brings a database from user_version i to i + 1.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        "CREATE TABLE done_files(message_id INTEGER PRIMARY KEY, path TEXT NOT NULL, size INTEGER NOT NULL,"
+        " sha256 TEXT NOT NULL, client TEXT NOT NULL, document_id INTEGER, done_at REAL NOT NULL)",
+        "CREATE INDEX done_files_document ON done_files(document_id)",
+        "CREATE TABLE failures(message_id INTEGER PRIMARY KEY, error TEXT NOT NULL,"
+        " attempts INTEGER NOT NULL, last_at REAL NOT NULL)",
+        "CREATE TABLE client_speeds(account TEXT PRIMARY KEY, bytes_per_s REAL NOT NULL,"
+        " overhead_s REAL NOT NULL, samples INTEGER NOT NULL, updated REAL NOT NULL)",
+        "CREATE TABLE counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+    ),
+)
+assert len(MIGRATIONS) == SCHEMA_VERSION
+
+_UPSERT_SPEED = (
+    "INSERT INTO client_speeds(account, bytes_per_s, overhead_s, samples, updated) VALUES (:acc, :bps, :ovh, :n, :t)"
+    " ON CONFLICT(account) DO UPDATE SET"
+    " bytes_per_s = :a * excluded.bytes_per_s + (1 - :a) * bytes_per_s,"
+    " overhead_s = :a * excluded.overhead_s + (1 - :a) * overhead_s,"
+    " samples = samples + excluded.samples, updated = excluded.updated"
+)
+
+
+class StateCorruptError(StateMismatchError):
+    """The state DB file is not a (usable) tgfetch state database."""
+
+
+@dataclass(frozen=True, slots=True)
+class DoneFile:
+    """A file saved to its final name; path is relative to the channel folder (posix)."""
+
+    message_id: int
+    path: str
+    size: int
+    sha256: str
+    client: str
+    document_id: int | None
+    done_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSpeed:
+    """Learned download speed of one account (EWMA across runs)."""
+
+    account: str
+    bytes_per_s: float
+    overhead_s: float
+    samples: int
+    updated: float
+
+
+class StateStore:
+    """The SQLite state of one job, held exclusively by this process until close()."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection, lock_fd: int) -> None:
+        """Wrap an opened, bound connection; use StateStore.open() instead."""
+        self.path = path
+        self._conn = conn
+        self._lock_fd: int | None = lock_fd
+        self._mutex = threading.Lock()
+        self._redactor = RedactingFilter()
+
+    # ----------------------------------------------------------------- opening
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, channel_id: int, channel_key: str, template: str) -> StateStore:
+        """Lock, open (creating if needed) and bind the state DB of one job."""
+        db = Path(path)
+        _make_parent(db)
+        lock_fd = _acquire_lock(db)
+        try:
+            conn = _connect(db)
+            try:
+                _bind(conn, db, channel_id, channel_key, template)
+            except BaseException:
+                conn.close()
+                raise
+        except BaseException:
+            os.close(lock_fd)
+            raise
+        return cls(db, conn, lock_fd)
+
+    def close(self) -> None:
+        """Close the database and release the job lock (idempotent)."""
+        with self._mutex:
+            if self._lock_fd is None:
+                return
+            try:
+                self._conn.close()
+            finally:
+                os.close(self._lock_fd)
+                self._lock_fd = None
+
+    @property
+    def closed(self) -> bool:
+        """Return True once close() was called."""
+        return self._lock_fd is None
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # --------------------------------------------------------------- internals
+
+    def _rows(self, sql: str, params: Any = ()) -> list[Any]:
+        """Run a query and return all its rows."""
+        with self._mutex:
+            return self._conn.execute(sql, params).fetchall()
+
+    def _write(self, *statements: tuple[str, Any]) -> None:
+        """Run statements in one committed transaction."""
+        with self._mutex, _transaction(self._conn):
+            for sql, params in statements:
+                self._conn.execute(sql, params)
+
+    # ------------------------------------------------------------------- files
+
+    def done_files(self) -> dict[int, DoneFile]:
+        """Return every done file by message id."""
+        return {r[0]: DoneFile(*r) for r in self._rows("SELECT * FROM done_files ORDER BY message_id")}
+
+    def mark_done(self, rec: DoneFile) -> None:
+        """Record a file as done (replacing any earlier record) and clear its failure."""
+        row = (rec.message_id, rec.path, rec.size, rec.sha256, rec.client, rec.document_id, rec.done_at)
+        self._write(
+            ("INSERT OR REPLACE INTO done_files VALUES (?, ?, ?, ?, ?, ?, ?)", row),
+            ("DELETE FROM failures WHERE message_id = ?", (rec.message_id,)),
+        )
+
+    def done_by_document(self, document_id: int) -> DoneFile | None:
+        """Return a done file holding this Telegram document (lowest message id), if any."""
+        rows = self._rows("SELECT * FROM done_files WHERE document_id = ? ORDER BY message_id LIMIT 1", (document_id,))
+        return DoneFile(*rows[0]) if rows else None
+
+    # ---------------------------------------------------------------- failures
+
+    def record_failure(self, message_id: int, error: str) -> None:
+        """Count one more failed attempt for a message and keep its (redacted) error."""
+        text = self._redactor.redact(error)[:MAX_ERROR_CHARS]
+        sql = (
+            "INSERT INTO failures(message_id, error, attempts, last_at) VALUES (?, ?, 1, ?)"
+            " ON CONFLICT(message_id) DO UPDATE SET error = excluded.error,"
+            " attempts = attempts + 1, last_at = excluded.last_at"
+        )
+        self._write((sql, (message_id, text, time.time())))
+
+    def failures(self) -> dict[int, tuple[str, int]]:
+        """Return (last error, attempts) by message id."""
+        rows = self._rows("SELECT message_id, error, attempts FROM failures ORDER BY message_id")
+        return {mid: (err, n) for mid, err, n in rows}
+
+    def clear_failure(self, message_id: int) -> None:
+        """Forget the failures of a message."""
+        self._write(("DELETE FROM failures WHERE message_id = ?", (message_id,)))
+
+    # ------------------------------------------------------------------ speeds
+
+    def load_speeds(self) -> dict[str, ClientSpeed]:
+        """Return the learned speed of every account."""
+        return {r[0]: ClientSpeed(*r) for r in self._rows("SELECT * FROM client_speeds ORDER BY account")}
+
+    def save_speed(self, account: str, bytes_per_s: float, overhead_s: float, samples: int) -> None:
+        """Blend a run's measured speed into the account's EWMA (alpha SPEED_ALPHA)."""
+        _check_speed(bytes_per_s, overhead_s, samples)
+        params = {"a": SPEED_ALPHA, "acc": account, "bps": float(bytes_per_s), "ovh": float(overhead_s)}
+        self._write((_UPSERT_SPEED, {**params, "n": int(samples), "t": time.time()}))
+
+    # ---------------------------------------------------------------- counters
+
+    def add_fetched_bytes(self, n: int) -> None:
+        """Add n bytes to the job's count of bytes downloaded from Telegram."""
+        if n < 0:
+            raise ValueError(f"fetched bytes must be >= 0, got {n}")
+        if n:
+            sql = (
+                "INSERT INTO counters(name, value) VALUES ('fetched_bytes', ?)"
+                " ON CONFLICT(name) DO UPDATE SET value = value + excluded.value"
+            )
+            self._write((sql, (n,)))
+
+    def fetched_bytes(self) -> int:
+        """Return the job's cumulative bytes downloaded from Telegram."""
+        rows = self._rows("SELECT value FROM counters WHERE name = 'fetched_bytes'")
+        return int(rows[0][0]) if rows else 0
+
+    # -------------------------------------------------------------------- meta
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Store a free-form job setting (the job binding keys are read-only)."""
+        if key in _BINDING_KEYS:
+            raise ValueError(f"meta key {key!r} is set by StateStore.open()")
+        self._write(("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, str(value))))
+
+    def get_meta(self, key: str) -> str | None:
+        """Return a job setting, or None."""
+        rows = self._rows("SELECT value FROM meta WHERE key = ?", (key,))
+        return str(rows[0][0]) if rows else None
+
+    def integrity_ok(self) -> bool:
+        """Return True when PRAGMA integrity_check finds nothing wrong."""
+        try:
+            rows = self._rows("PRAGMA integrity_check")
+        except sqlite3.DatabaseError:
+            return False
+        return [tuple(r) for r in rows] == [("ok",)]
+
+
+# ------------------------------------------------------------------- helpers
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """Run the body in BEGIN IMMEDIATE ... COMMIT, rolling back on error."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _check_speed(bytes_per_s: float, overhead_s: float, samples: int) -> None:
+    """Refuse speeds that would poison the EWMA."""
+    if not (math.isfinite(bytes_per_s) and bytes_per_s > 0):
+        raise ValueError(f"bytes_per_s must be a positive finite number, got {bytes_per_s}")
+    if not (math.isfinite(overhead_s) and overhead_s >= 0):
+        raise ValueError(f"overhead_s must be a finite number >= 0, got {overhead_s}")
+    if samples < 1:
+        raise ValueError(f"samples must be >= 1, got {samples}")
+
+
+def _make_parent(db: Path) -> None:
+    """Create the DB's parent directory."""
+    try:
+        db.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise StorageError(f"cannot create the state DB directory {db.parent}: {e.strerror or e}") from None
+
+
+def _acquire_lock(db: Path) -> int:
+    """Take the exclusive job lock on <db>.lock, write our pid into it; return its fd."""
+    lock_path = Path(f"{db}.lock")
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as e:
+        raise StorageError(f"cannot open the job lock {lock_path}: {e.strerror or e}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _read_pid(fd)
+        os.close(fd)
+        raise JobLockedError(
+            f"another tgfetch process (pid {holder}) is running this job (state DB {db}); "
+            "wait for it or use another DOWNLOAD_DIR/STATE_DB"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def _read_pid(fd: int) -> str:
+    """Return the pid written in a lock file, or '?' while the holder has not written it yet."""
+    text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    return text if text.isdigit() else "?"
+
+
+def _not_ours(db: Path, why: str) -> StateCorruptError:
+    """Build the one-line error for a file that is not a usable state DB."""
+    return StateCorruptError(f"{db} is not a tgfetch state database: {why}; move it away or use another STATE_DB")
+
+
+def _check_header(db: Path) -> None:
+    """Create the DB file with mode 0600, or refuse an existing file that is not SQLite."""
+    try:
+        fd = os.open(db, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as e:
+        raise StorageError(f"cannot open the state DB {db}: {e.strerror or e}") from None
+    try:
+        head = os.pread(fd, len(_SQLITE_MAGIC), 0)
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    if head and head != _SQLITE_MAGIC[: len(head)]:
+        raise _not_ours(db, "not an SQLite file")
+
+
+def _connect(db: Path) -> sqlite3.Connection:
+    """Open the DB in WAL mode and bring its schema up to date."""
+    _check_header(db)
+    conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        _migrate(conn, db)
+    except sqlite3.DatabaseError as e:
+        conn.close()
+        raise _not_ours(db, str(e)) from None
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection, db: Path) -> None:
+    """Create or upgrade the schema, refusing foreign or newer databases."""
+    with _transaction(conn):
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise StateCorruptError(
+                f"state DB {db} was written by a newer tgfetch (schema {version} > {SCHEMA_VERSION}); upgrade tgfetch"
+            )
+        if version == 0 and conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+            raise _not_ours(db, "it is an SQLite database of another program")
+        for v in range(version, SCHEMA_VERSION):
+            for sql in MIGRATIONS[v]:
+                conn.execute(sql)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _bind(conn: sqlite3.Connection, db: Path, channel_id: int, channel_key: str, template: str) -> None:
+    """Tie a fresh DB to this job, or check that an existing one belongs to it."""
+    with _transaction(conn):
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        if "channel_id" in meta and int(meta["channel_id"]) != channel_id:
+            raise StateMismatchError(
+                f"state DB {db} belongs to channel {meta.get('channel_key', '?')} (id {meta['channel_id']}), "
+                f"not {channel_key} (id {channel_id}): use another DOWNLOAD_DIR or STATE_DB"
+            )
+        old = meta.get("template")
+        if old is not None and old != template:
+            _check_template_change(conn, old, template)
+        created = meta.get("created_at", repr(time.time()))
+        rows = {"channel_id": str(channel_id), "channel_key": channel_key, "template": template, "created_at": created}
+        conn.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", rows.items())
+
+
+def _check_template_change(conn: sqlite3.Connection, old: str, new: str) -> None:
+    """Refuse a new file-name template once files were saved under the old one."""
+    done = int(conn.execute("SELECT count(*) FROM done_files").fetchone()[0])
+    if done:
+        raise StateMismatchError(
+            f"FILE_NAME_TEMPLATE changed from {old!r} to {new!r} but {done} files were saved under the old names; "
+            "restore the old template or use another DOWNLOAD_DIR"
+        )

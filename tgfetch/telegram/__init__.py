@@ -1,0 +1,1 @@
+"""Telegram access: the only package that imports telethon."""

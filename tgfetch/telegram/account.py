@@ -1,0 +1,237 @@
+"""One Telegram account as the pipeline uses it: calls, pauses, channel, files.
+
+Every RPC of the pipeline goes through `Account.call`, which counts it, pauses
+the whole account on FLOOD_WAIT (other accounts go on), retries short waits,
+and raises `FloodWait` for waits longer than the hand-off threshold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import functools
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from telethon import TelegramClient, utils
+from telethon.tl import functions, types
+
+from tgfetch.telegram.convert import FileLocation, to_location
+from tgfetch.telegram.rpc import AccessDenied, AccountDead, FloodWait, Transient, classify
+
+__all__ = ["Account", "ChannelRef", "parse_channel"]
+
+log = logging.getLogger("tgfetch.telegram")
+REQUEST_SIZE = 512 * 1024
+_LINK = re.compile(r"^(?:https?://)?(?:www\.)?(?:t|telegram)\.me/(?:s/)?(c/)?([A-Za-z0-9_]+)")
+
+
+@dataclass(frozen=True)
+class ChannelRef:
+    """A resolved channel: its id and how the user named it."""
+
+    channel_id: int
+    title: str
+    username: str | None
+    spec: str
+
+    @property
+    def key(self) -> str:
+        """A short display name (@username or the id)."""
+        return f"@{self.username}" if self.username else str(self.channel_id)
+
+
+def parse_channel(spec: str) -> str | int:
+    """Return a username or a numeric peer id from @name, a t.me link or an id."""
+    s = spec.strip()
+    m = _LINK.match(s)
+    if m:
+        if m.group(1):
+            return int(f"-100{m.group(2)}")
+        return m.group(2)
+    if s.lstrip("-").isdigit():
+        return int(s)
+    s = s.removeprefix("@")
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{3,31}", s):
+        raise ValueError(f"{spec!r} is not a channel username, t.me link or numeric id")
+    return s
+
+
+class Account:
+    """A connected TelegramClient with its own view of the channel."""
+
+    def __init__(self, name: str, client: TelegramClient, *, handoff_seconds: float = 60.0,
+                 rpc_timeout: float = 60.0) -> None:
+        self.name = name
+        self.client = client
+        self.handoff_seconds = handoff_seconds
+        self.rpc_timeout = rpc_timeout
+        self.calls: collections.Counter[str] = collections.Counter()
+        self.paused_until = 0.0
+        self.dead: str | None = None
+        self.channel: Any = None  # InputChannel of *this* account
+        self.locations: dict[int, FileLocation] = {}
+        # Flood waits are handled here so that only this account pauses.
+        client.flood_sleep_threshold = 0
+
+    @property
+    def flood_wait_left(self) -> float:
+        """Seconds this account must still wait (0 when free)."""
+        return max(0.0, self.paused_until - time.monotonic())
+
+    async def _wait_gate(self) -> None:
+        while (left := self.flood_wait_left) > 0:
+            if left > self.handoff_seconds:
+                raise FloodWait(left)
+            await asyncio.sleep(left)
+
+    async def call(self, request: Any, *, timeout: float | None = None) -> Any:
+        """Send one request; count it; pause on FLOOD_WAIT; translate errors."""
+        return await self._rpc(type(request).__name__, lambda: self.client(request), timeout)
+
+    async def _rpc(self, method: str, send: Callable[[], Awaitable[Any]], timeout: float | None) -> Any:
+        if self.dead is not None:
+            raise AccountDead(self.dead)
+        while True:
+            await self._wait_gate()
+            self.calls[method] += 1
+            try:
+                return await asyncio.wait_for(send(), timeout or self.rpc_timeout)
+            except Exception as exc:  # noqa: BLE001 - translated below
+                problem = classify(exc)
+                if problem is None:
+                    raise
+                if isinstance(problem, FloodWait):
+                    self.pause(problem.seconds)
+                    if problem.seconds > self.handoff_seconds:
+                        raise problem from None
+                    continue
+                if isinstance(problem, AccountDead):
+                    self.dead = str(problem)
+                if isinstance(problem, Transient):
+                    await self.reconnect()
+                raise problem from None
+
+    def pause(self, seconds: float) -> None:
+        """Pause every call of this account for `seconds`."""
+        self.paused_until = max(self.paused_until, time.monotonic() + seconds)
+        log.info("%s: flood wait %.0fs", self.name, seconds)
+
+    async def reconnect(self) -> None:
+        """Reconnect after a dropped connection (no-op when connected)."""
+        if not self.client.is_connected():
+            try:
+                await self.client.connect()
+            except (OSError, ConnectionError) as exc:
+                raise Transient(f"reconnect failed: {type(exc).__name__}") from None
+
+    async def resolve(self, spec: str) -> ChannelRef:
+        """Resolve the channel with this account's own access hash."""
+        target = parse_channel(spec)
+        if isinstance(target, str):
+            res = await self.call(functions.contacts.ResolveUsernameRequest(target))
+            chats = [c for c in res.chats if isinstance(c, types.Channel)]
+            if not chats:
+                raise AccessDenied(f"'{spec}' is not a channel")
+            chat = chats[0]
+        else:
+            try:
+                peer = await self.client.get_input_entity(target)
+            except (ValueError, TypeError):
+                raise AccessDenied(f"channel id {target} is unknown to this account") from None
+            res = await self.call(functions.channels.GetChannelsRequest([utils.get_input_channel(peer)]))
+            chat = res.chats[0]
+        if not isinstance(chat, types.Channel):
+            raise AccessDenied(f"'{spec}' is not accessible")
+        self.channel = types.InputChannel(chat.id, chat.access_hash or 0)
+        return ChannelRef(chat.id, chat.title, chat.username, spec)
+
+    async def top_message_id(self) -> int:
+        """Return the id of the channel's newest message (0 if empty)."""
+        peer = types.InputPeerChannel(self.channel.channel_id, self.channel.access_hash)
+        res = await self.call(functions.messages.GetHistoryRequest(
+            peer=peer, offset_id=0, offset_date=None, add_offset=0, limit=1, max_id=0, min_id=0, hash=0))
+        return max((m.id for m in res.messages), default=0)
+
+    async def fetch(self, ids: Sequence[int], *, timeout: float | None = None) -> list[Any]:
+        """Fetch messages by id (≤ 200) and remember their file locations."""
+        req = functions.channels.GetMessagesRequest(self.channel, [types.InputMessageID(i) for i in ids])
+        res = await self.call(req, timeout=timeout)
+        msgs = list(res.messages)
+        for m in msgs:
+            loc = to_location(m)
+            if loc is not None:
+                self.locations[loc.message_id] = loc
+        return msgs
+
+    async def refetch_locations(self, ids: Sequence[int], batch: int = 200) -> None:
+        """Fetch the messages again (new file references) in batches."""
+        ids = list(ids)
+        for i in range(0, len(ids), batch):
+            await self.fetch(ids[i:i + batch])
+
+    async def iter_file(self, loc: FileLocation, offset: int, lanes: int) -> AsyncIterator[bytes]:
+        """Yield the file's bytes from `offset` in order, `lanes` requests in flight."""
+        if offset >= loc.size:
+            return
+        lanes = max(1, min(lanes, -(-(loc.size - offset) // REQUEST_SIZE)))
+        if lanes == 1:
+            async for chunk in self._lane(loc, offset, REQUEST_SIZE):
+                yield chunk
+            return
+        queues: list[asyncio.Queue[bytes | BaseException | None]] = [asyncio.Queue(2) for _ in range(lanes)]
+        tasks = [
+            asyncio.create_task(self._pump(loc, offset + i * REQUEST_SIZE, lanes * REQUEST_SIZE, queues[i]))
+            for i in range(lanes)
+        ]
+        try:
+            i = 0
+            while True:
+                item = await queues[i % lanes].get()
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+                if len(item) < REQUEST_SIZE:
+                    return
+                i += 1
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _pump(self, loc: FileLocation, offset: int, stride: int,
+                    out: asyncio.Queue[bytes | BaseException | None]) -> None:
+        try:
+            async for chunk in self._lane(loc, offset, stride):
+                await out.put(chunk)
+            await out.put(None)
+        except Exception as exc:  # noqa: BLE001 - handed to the consumer
+            await out.put(exc)
+
+    async def _lane(self, loc: FileLocation, offset: int, stride: int) -> AsyncIterator[bytes]:
+        while offset < loc.size:
+            chunk: bytes = await self._rpc("GetFileRequest", functools.partial(self._get_chunk, loc, offset), None)
+            if not chunk:
+                return
+            yield chunk
+            if len(chunk) < REQUEST_SIZE:
+                return
+            offset += stride
+
+    async def _get_chunk(self, loc: FileLocation, offset: int) -> bytes:
+        it = self.client.iter_download(
+            loc.location, offset=offset, limit=1, request_size=REQUEST_SIZE, file_size=loc.size, dc_id=loc.dc_id)
+        async for chunk in it:
+            return bytes(chunk)
+        return b""
+
+    def rpc_counts(self) -> dict[str, int]:
+        """Calls made by the pipeline through this account, per TL method."""
+        return dict(self.calls)
+

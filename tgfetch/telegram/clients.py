@@ -1,0 +1,128 @@
+"""Build, connect, authorize and close the accounts' TelegramClient objects."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sqlite3
+from collections.abc import Mapping
+from pathlib import Path
+
+from telethon import TelegramClient
+from telethon.sessions import StringSession
+
+from tgfetch.config import Settings
+from tgfetch.errors import ConfigError, SessionError, TelegramAccessError, UsageError
+from tgfetch.telegram.account import Account, ChannelRef
+from tgfetch.telegram.rpc import AccessDenied, AccountDead, FloodWait, Transient
+
+__all__ = ["build_clients", "close_clients", "open_accounts", "session_path"]
+
+log = logging.getLogger("tgfetch.telegram")
+
+
+def session_path(settings: Settings, name: str) -> Path:
+    """The session file of account `name`."""
+    return settings.tg_session_dir / f"{name}.session"
+
+
+def _api(settings: Settings) -> tuple[int, str]:
+    if settings.tg_api_id is None or settings.tg_api_hash is None:
+        raise ConfigError("TG_API_ID and TG_API_HASH are required for real accounts: get them at my.telegram.org")
+    return settings.tg_api_id, settings.tg_api_hash.get_secret_value()
+
+
+def _check_session_file(path: Path, name: str) -> None:
+    if not path.is_file():
+        raise SessionError(f"account {name}: no session file {path}; create it with `tgfetch login {name}`")
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            tables = {r[0] for r in db.execute("select name from sqlite_master where type='table'")}
+    except sqlite3.DatabaseError:
+        tables = set()
+    if "sessions" not in tables:
+        raise SessionError(f"account {name}: {path} is not a Telethon session file")
+
+
+def build_clients(settings: Settings) -> dict[str, TelegramClient]:
+    """One TelegramClient per configured session file or string session."""
+    if not settings.tg_sessions and not settings.tg_session_strings:
+        raise ConfigError("no accounts configured: set TG_SESSIONS (session files) or TG_SESSION_STRINGS")
+    api_id, api_hash = _api(settings)
+    clients: dict[str, TelegramClient] = {}
+    for name in settings.tg_sessions:
+        path = session_path(settings, name)
+        _check_session_file(path, name)
+        clients[name] = TelegramClient(str(path.with_suffix("")), api_id, api_hash)
+    for i, secret in enumerate(settings.tg_session_strings, start=1):
+        try:
+            session = StringSession(secret.get_secret_value())
+        except Exception:  # noqa: BLE001 - the library raises several types; the secret must not leak
+            raise SessionError(f"TG_SESSION_STRINGS item {i} is not a valid Telethon string session") from None
+        clients[f"string{i}"] = TelegramClient(session, api_id, api_hash)
+    return clients
+
+
+async def _connect_one(name: str, client: TelegramClient) -> None:
+    try:
+        if not client.is_connected():
+            await client.connect()
+        authorized = await client.is_user_authorized()
+    except (TimeoutError, OSError, ConnectionError) as exc:
+        raise TelegramAccessError(f"account {name}: cannot connect to Telegram ({type(exc).__name__})") from None
+    if not authorized:
+        raise SessionError(f"account {name}: session is not logged in or was revoked; run `tgfetch login {name}`")
+
+
+async def _resolve_one(acc: Account, spec: str) -> ChannelRef:
+    try:
+        return await acc.resolve(spec)
+    except ValueError as exc:
+        raise UsageError(f"CHANNEL={spec!r}: {exc}") from None
+    except AccessDenied as exc:
+        raise TelegramAccessError(f"account {acc.name} cannot access channel {spec!r} ({exc})") from None
+    except AccountDead as exc:
+        raise SessionError(f"account {acc.name}: session revoked or account deactivated ({exc})") from None
+    except (FloodWait, Transient) as exc:
+        raise TelegramAccessError(f"account {acc.name}: cannot resolve channel {spec!r} now ({exc})") from None
+
+
+async def open_accounts(
+    clients: Mapping[str, TelegramClient], channel: str, settings: Settings
+) -> tuple[dict[str, Account], ChannelRef, int]:
+    """Connect every client, check authorization, resolve the channel per account; return the newest id."""
+    if not clients:
+        raise UsageError("no accounts given")
+    await asyncio.gather(*(_connect_one(n, c) for n, c in clients.items()))
+    accounts = {
+        n: Account(n, c, handoff_seconds=settings.flood_wait_handoff_seconds,
+                   rpc_timeout=max(settings.grouping_timeout, 30.0))
+        for n, c in clients.items()
+    }
+    refs = await asyncio.gather(*(_resolve_one(a, channel) for a in accounts.values()))
+    if len({r.channel_id for r in refs}) != 1:
+        raise TelegramAccessError(f"the accounts resolve {channel!r} to different channels")
+    first = next(iter(accounts.values()))
+    try:
+        top = await first.top_message_id()
+    except (AccountDead, AccessDenied, FloodWait, Transient) as exc:
+        raise TelegramAccessError(f"account {first.name}: cannot read {refs[0].key} ({exc})") from None
+    return accounts, refs[0], top
+
+
+async def close_clients(clients: Mapping[str, TelegramClient]) -> None:
+    """Disconnect every client, ignoring errors of already-dead connections."""
+    async def close(c: TelegramClient) -> None:
+        try:
+            await c.disconnect()  # type: ignore[misc]
+        except Exception as exc:  # noqa: BLE001 - closing must not hide the job's outcome
+            log.debug("disconnect failed: %s", type(exc).__name__)
+
+    await asyncio.gather(*(close(c) for c in clients.values()))
+
+
+def secure_session_file(path: Path) -> None:
+    """Make a session file readable by its owner only."""
+    if path.exists():
+        os.chmod(path, 0o600)

@@ -1,0 +1,145 @@
+"""Offline Telegram simulator: real Telethon clients against an in-process Telegram.
+
+What it is
+==========
+`SimulatedTelegram` is one offline Telegram: a public broadcast channel with
+deterministic content, any number of accounts, per-account bandwidth and
+latency, and injectable faults. ``sim.client(name)`` returns a *real*
+``telethon.TelegramClient`` whose network sender is replaced by a
+`FakeSender`, so Telethon's own code runs unchanged: ``get_entity``,
+``get_messages``, ``iter_download``, ``download_media``, FLOOD_WAIT auto-sleep,
+FILE_MIGRATE handling, the error classes. ``tgfetch demo``, ``--simulate``,
+the tests and the benchmarks use it; nothing touches the network.
+
+::
+
+    sim = SimulatedTelegram(seed=1, messages=1000, bandwidth=4e6,
+                            faults="flood:GetFileRequest:rate=0.01:seconds=1")
+    client = sim.client("alice")          # an authorized account
+    await client.connect()
+    chan = await client.get_entity(sim.channel_username)
+    last = (await client.get_messages(chan, limit=1))[0].id   # == newest id
+    msg = await client.get_messages(chan, ids=42)
+    async for chunk in client.iter_download(msg.media.document,
+                                            dc_id=msg.media.document.dc_id):
+        ...
+    sim.file_sha256(42); sim.rpc_counts("alice"); sim.bytes_served("alice")
+
+How it works
+============
+Every Telethon RPC goes through ``TelegramClient._call(sender, request)`` and
+``sender.send(request)`` (a Future). `FakeSender.send` serializes the request to
+TL bytes and parses it back (``BinaryReader(bytes(request)).tgread_object()``),
+strips ``invokeWithLayer``/``initConnection``/``invokeWithoutUpdates``, hands it
+to the `Server`, serializes the answer, AES-IGE encrypts and decrypts it with
+cryptg (``encrypt=True``, the default; about 250 MB/s end to end, 1.2 GB/s
+without) and finishes with ``request.read_result(...)``. RPC errors become
+Telethon exceptions through ``errors.rpc_message_to_error``. Clients are
+`SimClient` (a ``TelegramClient`` subclass) whose ``_create_exported_sender``
+returns a FakeSender on the requested DC for the same account (after the
+usual auth.exportAuthorization / importAuthorization pair), and whose own
+``_config`` class attribute keeps Telethon's class-level config cache apart
+from real clients. Sessions are ``StringSession`` objects set to DC 2.
+
+Channel content (deterministic from ``seed``)
+=============================================
+Ids ``first_id .. last_id``; about 16% text-only, 3% deleted (answered as
+``MessageEmpty`` and absent from history), 2% service messages, the rest
+photos (40%), videos (25%), documents (25%), audio (10%). About 30% of media
+messages sit in albums of 2-10 *consecutive* ids sharing a ``grouped_id``
+(photo/video albums, or document albums), caption on the first member. Sizes
+are heavy-tailed (photos 50 KB-3 MB log-uniform, videos lognormal around 6 MB,
+documents Pareto, all capped at 2 GB, then ``size_scale`` and
+``max_file_size``); the default 1000-message channel holds 3-5 GB. About 12% of
+documents carry hostile names (unicode, emoji, ``../../x``, ``/etc/passwd``,
+``CON``, ``a\\x00b``, 300-byte names, no extension ...; see
+`content.HOSTILE_NAMES`); about 1% of messages repost an earlier document
+(same ``doc_id``, same bytes, so `total_media_bytes` <
+`total_media_bytes_per_message`). Media live on DCs 1-5, mostly DC 2 (the
+accounts' home DC). Photos have sizes ``s``, ``m`` and a ``y`` size
+(``PhotoSize`` or ``PhotoSizeProgressive``) holding the file's bytes.
+
+File bytes are generated on demand from a 1 MiB seeded pool (each 4 KiB block
+is a keyed slice headed by (file key, block index), so every file's sha256
+differs), at several GB/s; `file_sha256` streams and caches. Processes that
+build ``SimulatedTelegram(seed=S, ...)`` with the same arguments see the same
+channel, bytes and digests (all randomness is ``random.Random`` seeded through
+sha256, never ``hash()``).
+
+Per-account behaviour
+=====================
+Each account name has its own user id, channel access hash and file
+references: an ``InputChannel``/``InputPeerChannel`` with another account's
+hash fails CHANNEL_INVALID, and another account's (or an older) file
+reference fails FILE_REFERENCE_EXPIRED. ``sim.client(name)`` twice gives the
+same account (same hash, counters, bandwidth). Bandwidth (bytes/s) is shared
+by all of an account's concurrent getFile answers through a virtual-time
+pacer (3 concurrent requests get about 1/3 each); ``latency`` is added to
+every RPC; unthrottled means no sleeps at all.
+
+Modelled requests: help.getConfig/getNearestDc, ping, users.getUsers,
+updates.getState/getDifference/getChannelDifference, contacts.resolveUsername
+(unknown -> USERNAME_NOT_OCCUPIED), channels.getChannels/getFullChannel/
+getMessages (<= 200 ``InputMessageID``; more -> LIMIT_INVALID; unknown ids ->
+``MessageEmpty``), messages.getHistory (offset_id, add_offset, limit <= 100,
+max_id, min_id), upload.getFile (offset and limit multiples of 4096, limit
+<= 1 MiB, no 1 MiB boundary crossing -> OFFSET_INVALID/LIMIT_INVALID; file on
+another DC -> FILE_MIGRATE_X; stale reference -> FILE_REFERENCE_EXPIRED),
+auth.sendCode/signIn/checkPassword/logOut/exportAuthorization/
+importAuthorization and account.getPassword (real SRP: the server verifies
+Telethon's ``compute_check`` answer). Anything else answers 400
+INPUT_METHOD_INVALID (and logs a warning).
+
+Login: ``sim.unauthorized_client(name)`` is not signed in (calls fail 401
+AUTH_KEY_UNREGISTERED); ``send_code_request(phone)`` then ``sign_in(phone,
+code=login_code)`` signs it in as account ``name``; with ``password`` set,
+sign_in raises SessionPasswordNeededError and ``sign_in(password=...)``
+finishes.
+
+Faults
+======
+See `faults` for the grammar (``flood``, ``expire``, ``drop``, ``timeout``,
+``revoke``, ``deactivate``; comma-separated; ``@account`` restricts a rule).
+Plus ``sim.revoke(name)`` / ``sim.deactivate(name)`` at any time.
+
+Telethon behaviour the downloader must handle (observed here)
+=============================================================
+- FLOOD_WAIT <= ``flood_sleep_threshold`` (60 s) is slept and retried inside
+  ``_call``; a longer one raises ``FloodWaitError`` (``.seconds``); FLOOD_WAIT_0
+  is slept as 1 s. ``request_retries`` (5) means 6 attempts: a burst of >= 6
+  floods on one call ends in ``ValueError('Request was unsuccessful 6
+  time(s)')``, not a FloodWaitError.
+- A dropped connection surfaces as the builtin ``ConnectionError`` from the
+  awaited call; the client stays connected and the next call works. After a
+  hard drop (``drop:...:hard``; Telethon gave up reconnecting)
+  ``client.is_connected()`` is False and every call raises ``ConnectionError``
+  until ``await client.connect()``.
+- A request that is never answered hangs forever: Telethon has no per-request
+  timeout, so wrap calls in ``asyncio.wait_for``.
+- ``iter_download(document_or_photo)`` uses the object's ``dc_id`` and borrows
+  an exported sender for it directly; ``download_media`` and
+  ``iter_download(InputDocumentFileLocation)`` without ``dc_id`` hit
+  ``FILE_MIGRATE_X`` first and then switch senders transparently.
+- ``FileReferenceExpiredError`` escapes ``iter_download`` (and photo downloads);
+  only ``download_media(message)`` of a *document* re-fetches the message
+  itself. Cure: re-fetch with ``channels.GetMessages`` and continue from the
+  byte offset reached.
+- Revocation: ``AuthKeyUnregisteredError`` / ``UserDeactivatedError`` (both
+  ``UnauthorizedError``); ``is_user_authorized()`` is cached by Telethon and
+  keeps returning True, ``get_me()`` returns None.
+"""
+
+from .content import SimMessage
+from .faults import FaultPlan, FaultRule, parse_faults
+from .sender import FakeSender
+from .simulated import SimClient, SimulatedTelegram
+
+__all__ = [
+    "FakeSender",
+    "FaultPlan",
+    "FaultRule",
+    "SimClient",
+    "SimMessage",
+    "SimulatedTelegram",
+    "parse_faults",
+]

@@ -1,0 +1,211 @@
+"""Deterministic channel content: message kinds, albums, sizes, hostile names."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import math
+import random
+
+KINDS = ("text", "service", "deleted", "photo", "video", "document", "audio")
+MEDIA_KINDS = ("photo", "video", "document", "audio")
+
+_KB, _MB, _GB = 1024, 1024 * 1024, 1024 * 1024 * 1024
+_BASE_DATE = dt.datetime(2023, 1, 1, tzinfo=dt.UTC)
+
+HOSTILE_NAMES = (
+    "отчёт 2023 финал.pdf",
+    "😀 party 🎉.zip",
+    "file  with   spaces .txt",
+    "../../x",
+    "/etc/passwd",
+    "CON",
+    "nul.txt",
+    "a\x00b",
+    "é" * 150 + ".bin",  # 300 bytes of UTF-8 before the extension
+    "README",
+    "..",
+    ".hidden",
+    "C:\\Windows\\system32\\evil.dll",
+    "line\nbreak\ttab.txt",
+    "trailing dot.",
+    "   ",
+    "名前のないファイル",
+    '<>:"|?*.doc',
+)
+
+_DOC_TYPES = (
+    ("report", ".pdf", "application/pdf"),
+    ("archive", ".zip", "application/zip"),
+    ("backup", ".tar.gz", "application/gzip"),
+    ("notes", ".txt", "text/plain"),
+    ("book", ".epub", "application/epub+zip"),
+    ("data", ".csv", "text/csv"),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class SimMessage:
+    """One message id of the simulated channel (media fields empty for non-media)."""
+
+    id: int
+    kind: str
+    grouped_id: int | None
+    size: int
+    file_name: str | None
+    mime_type: str | None
+    caption: str
+    date: dt.datetime
+    doc_id: int | None
+    dc_id: int
+
+    @property
+    def is_media(self) -> bool:
+        """Tell whether the message carries a downloadable file."""
+        return self.kind in MEDIA_KINDS
+
+
+def derive_int(*parts: object, bits: int = 63) -> int:
+    """Return a stable non-negative int derived from `parts` (no hash randomization)."""
+    text = "|".join(str(p) for p in parts).encode()
+    return int.from_bytes(hashlib.sha256(text).digest()[:8], "big") >> (64 - bits)
+
+
+@dataclasses.dataclass
+class _Gen:
+    rng: random.Random
+    size_scale: float
+    max_file_size: int | None
+    earlier_docs: list[SimMessage] = dataclasses.field(default_factory=list)
+
+    def size(self, kind: str) -> int:
+        rng = self.rng
+        if kind == "photo":
+            raw = math.exp(rng.uniform(math.log(50 * _KB), math.log(3 * _MB)))
+        elif kind == "video":
+            raw = rng.lognormvariate(math.log(6 * _MB), 1.3)
+        elif kind == "audio":
+            raw = rng.uniform(1 * _MB, 15 * _MB)
+        else:
+            raw = 16 * _KB * rng.paretovariate(0.6)
+        raw = min(raw, 2 * _GB)
+        size = max(1, int(raw * self.size_scale))
+        if self.max_file_size is not None:
+            size = min(size, self.max_file_size)
+        return size
+
+    def dc(self) -> int:
+        return 2 if self.rng.random() < 0.7 else self.rng.choice((1, 3, 4, 5))
+
+    def name_and_mime(self, kind: str, msg_id: int) -> tuple[str | None, str]:
+        rng = self.rng
+        if kind == "photo":
+            return None, "image/jpeg"
+        if kind == "audio":
+            return f"track_{msg_id:05d}.mp3", "audio/mpeg"
+        if kind == "video":
+            return (f"VID_{msg_id:06d}.mp4" if rng.random() < 0.6 else None), "video/mp4"
+        stem, ext, mime = rng.choice(_DOC_TYPES)
+        if rng.random() < 0.12:
+            return rng.choice(HOSTILE_NAMES), "application/octet-stream"
+        return f"{stem}_{msg_id}{ext}", mime
+
+
+def generate_messages(
+    seed: int, count: int, first_id: int, size_scale: float, max_file_size: int | None
+) -> list[SimMessage]:
+    """Build the channel's messages: same arguments, same channel, in every process."""
+    gen = _Gen(random.Random(derive_int("content", seed)), size_scale, max_file_size)
+    out: list[SimMessage] = []
+    last_id = first_id + count - 1
+    msg_id = first_id
+    while msg_id <= last_id:
+        left = last_id - msg_id + 1
+        if left >= 2 and gen.rng.random() < 0.08:
+            album = _album(gen, msg_id, min(left, _album_len(gen.rng)))
+            out.extend(album)
+            msg_id += len(album)
+        else:
+            out.append(_single(gen, msg_id))
+            msg_id += 1
+    return out
+
+
+def _album_len(rng: random.Random) -> int:
+    return min(10, 2 + int(rng.expovariate(1 / 2.2)))
+
+
+def _date(msg_id: int) -> dt.datetime:
+    return _BASE_DATE + dt.timedelta(minutes=7 * msg_id)
+
+
+def _media(gen: _Gen, msg_id: int, kind: str, grouped_id: int | None, caption: str) -> SimMessage:
+    name, mime = gen.name_and_mime(kind, msg_id)
+    return SimMessage(
+        id=msg_id,
+        kind=kind,
+        grouped_id=grouped_id,
+        size=gen.size(kind),
+        file_name=name,
+        mime_type=mime,
+        caption=caption,
+        date=_date(msg_id),
+        doc_id=(1 << 61) | gen.rng.getrandbits(60),
+        dc_id=gen.dc(),
+    )
+
+
+def _album(gen: _Gen, first: int, length: int) -> list[SimMessage]:
+    rng = gen.rng
+    grouped_id = (1 << 62) | rng.getrandbits(61)
+    documents = rng.random() < 0.25
+    caption = f"Album {grouped_id % 100000} ({length} items)"
+    members = []
+    for i in range(length):
+        if documents:
+            kind = "document"
+        else:
+            kind = "photo" if rng.random() < 0.65 else "video"
+        members.append(_media(gen, first + i, kind, grouped_id, caption if i == 0 else ""))
+    gen.earlier_docs.extend(m for m in members if m.kind != "photo")
+    return members
+
+
+def _plain(msg_id: int, kind: str, caption: str) -> SimMessage:
+    return SimMessage(
+        id=msg_id,
+        kind=kind,
+        grouped_id=None,
+        size=0,
+        file_name=None,
+        mime_type=None,
+        caption=caption,
+        date=_date(msg_id),
+        doc_id=None,
+        dc_id=2,
+    )
+
+
+def _single(gen: _Gen, msg_id: int) -> SimMessage:
+    rng = gen.rng
+    roll = rng.random()
+    if roll < 0.03:
+        return _plain(msg_id, "deleted", "")
+    if roll < 0.05:
+        return _plain(msg_id, "service", "")
+    if roll < 0.21:
+        return _plain(msg_id, "text", f"Text post #{msg_id}: {rng.getrandbits(32):08x}")
+    if roll < 0.22 and gen.earlier_docs:
+        return _repost(gen, msg_id)
+    kind = rng.choices(MEDIA_KINDS, weights=(40, 25, 25, 10))[0]
+    caption = f"Post {msg_id}" if rng.random() < 0.5 else ""
+    msg = _media(gen, msg_id, kind, None, caption)
+    if kind != "photo":
+        gen.earlier_docs.append(msg)
+    return msg
+
+
+def _repost(gen: _Gen, msg_id: int) -> SimMessage:
+    orig = gen.rng.choice(gen.earlier_docs)
+    return dataclasses.replace(orig, id=msg_id, grouped_id=None, caption=f"Repost of {orig.id}", date=_date(msg_id))

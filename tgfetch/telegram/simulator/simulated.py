@@ -1,0 +1,207 @@
+"""SimulatedTelegram: one offline Telegram (a channel, accounts, faults) and its clients."""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from telethon import TelegramClient, functions
+from telethon.sessions import StringSession
+from telethon.tl.alltlobjects import LAYER
+
+from .accounts import Account
+from .base import SimSession
+from .content import SimMessage, derive_int, generate_messages
+from .faults import FaultPlan, parse_faults
+from .filebytes import ByteSource
+from .files import FileService
+from .login import LoginService
+from .sender import FakeSender
+from .server import Server
+from .tlbuild import Builder
+
+HOME_DC = 2
+_HOME_ADDRESS = ("149.154.167.51", 443)
+_UNSET: Any = object()
+
+
+class SimClient(TelegramClient):  # type: ignore[misc]
+    """A real TelegramClient whose senders talk to a SimulatedTelegram.
+
+    Its own `_config` keeps Telethon's class-level config cache apart from
+    real clients; exported senders (other DCs) are FakeSenders of the same
+    account.
+    """
+
+    _config = None
+    _sim_sender_factory: Callable[[int], FakeSender]
+
+    async def _create_exported_sender(self, dc_id: int) -> FakeSender:
+        sender = self._sim_sender_factory(dc_id)
+        await sender.connect(None)
+        auth = await self(functions.auth.ExportAuthorizationRequest(dc_id))
+        self._init_request.query = functions.auth.ImportAuthorizationRequest(id=auth.id, bytes=auth.bytes)
+        await sender.send(functions.InvokeWithLayerRequest(LAYER, self._init_request))
+        return sender
+
+
+class SimulatedTelegram:
+    """An offline Telegram: one channel, any number of accounts, injectable faults."""
+
+    def __init__(
+        self,
+        seed: int = 0,
+        messages: int = 1000,
+        first_id: int = 1,
+        channel: str = "tgfetch_sim",
+        bandwidth: float | None = None,
+        latency: float = 0.0,
+        faults: str | FaultPlan | None = None,
+        encrypt: bool = True,
+        size_scale: float = 1.0,
+        max_file_size: int | None = None,
+        login_code: str = "12345",
+        password: str | None = None,
+    ) -> None:
+        if messages < 1 or first_id < 1:
+            raise ValueError("messages and first_id must be >= 1")
+        if size_scale <= 0:
+            raise ValueError("size_scale must be > 0")
+        self.seed = seed
+        self.channel_username = channel
+        self.channel_id = 1_000_000_000 + derive_int("channel", seed, channel, bits=30)
+        self.first_id = first_id
+        self.last_id = first_id + messages - 1
+        self.fault_plan = parse_faults(faults)
+        self.encrypt = encrypt
+        self._bandwidth = bandwidth
+        self._latency = latency
+        self._messages = tuple(generate_messages(seed, messages, first_id, size_scale, max_file_size))
+        self._by_id = {m.id: m for m in self._messages}
+        self._bytes = ByteSource(seed)
+        self._accounts: dict[str, Account] = {}
+        builder = Builder(seed, self.channel_id, channel, f"Simulated channel {channel}")
+        self._server = Server(
+            builder=builder,
+            messages=self._messages,
+            plan=self.fault_plan,
+            files=FileService(seed, self._messages, self._bytes, self.fault_plan),
+            login=LoginService(seed, builder, login_code, password),
+        )
+
+    # -- content --------------------------------------------------------------
+
+    @property
+    def messages(self) -> Sequence[SimMessage]:
+        """Every message id of the channel, in id order (deleted ones included)."""
+        return self._messages
+
+    def message(self, message_id: int) -> SimMessage:
+        """Return one message; KeyError if the id is outside the channel."""
+        return self._by_id[message_id]
+
+    def media_messages(self) -> list[SimMessage]:
+        """Return the messages that carry a file, in id order."""
+        return [m for m in self._messages if m.is_media]
+
+    def _media(self, message_id: int) -> SimMessage:
+        msg = self._by_id.get(message_id)
+        if msg is None or not msg.is_media or msg.doc_id is None:
+            raise KeyError(f"message {message_id} has no media")
+        return msg
+
+    def read_file(self, message_id: int, offset: int, limit: int) -> bytes:
+        """Return bytes [offset, offset+limit) of a message's file (largest photo size)."""
+        msg = self._media(message_id)
+        assert msg.doc_id is not None
+        return self._bytes.read(msg.doc_id, msg.size, offset, limit)
+
+    def file_sha256(self, message_id: int) -> str:
+        """Return the hex sha256 of a message's file (streamed once, then cached)."""
+        msg = self._media(message_id)
+        assert msg.doc_id is not None
+        return self._bytes.sha256(msg.doc_id, msg.size)
+
+    def total_media_bytes(self) -> int:
+        """Return the bytes of all distinct files (a reposted file counts once)."""
+        return sum({m.doc_id: m.size for m in self.media_messages()}.values())
+
+    def total_media_bytes_per_message(self) -> int:
+        """Return the bytes of every media message (reposts count again)."""
+        return sum(m.size for m in self.media_messages())
+
+    # -- accounts and clients -------------------------------------------------
+
+    def account(self, name: str) -> Account:
+        """Return (creating on first use) the server-side state of account `name`."""
+        found = self._accounts.get(name)
+        if found is None:
+            found = Account(
+                name=name, seed=self.seed, plan=self.fault_plan, bandwidth=self._bandwidth, latency=self._latency
+            )
+            self._accounts[name] = found
+        return found
+
+    def client(
+        self,
+        name: str,
+        *,
+        bandwidth: float | None = _UNSET,
+        latency: float | None = _UNSET,
+        api_id: int = 1,
+        api_hash: str = "sim",
+        **client_kwargs: Any,
+    ) -> TelegramClient:
+        """Return a real TelegramClient logged in as account `name` (caller connects)."""
+        account = self.account(name)
+        if bandwidth is not _UNSET:
+            self.set_bandwidth(name, bandwidth)
+        if latency is not _UNSET:
+            account.latency = latency or 0.0
+        return self._make_client(SimSession(account, authorized=True), api_id, api_hash, client_kwargs)
+
+    def unauthorized_client(
+        self, name: str, *, api_id: int = 1, api_hash: str = "sim", **client_kwargs: Any
+    ) -> TelegramClient:
+        """Return a client of account `name` that must sign in (code, then password)."""
+        session = SimSession(self.account(name), authorized=False)
+        return self._make_client(session, api_id, api_hash, client_kwargs)
+
+    def _make_client(self, session: SimSession, api_id: int, api_hash: str, kwargs: dict[str, Any]) -> TelegramClient:
+        string_session = StringSession()
+        string_session.set_dc(HOME_DC, *_HOME_ADDRESS)
+        client = SimClient(string_session, api_id, api_hash, **kwargs)
+
+        def factory(dc_id: int) -> FakeSender:
+            return FakeSender(self._server, session, dc_id, encrypt=self.encrypt)
+
+        client._sim_sender_factory = factory
+        client._sender = factory(HOME_DC)
+        return client
+
+    def set_bandwidth(self, name: str, bytes_per_s: float | None) -> None:
+        """Set account `name`'s download bandwidth (None = unthrottled)."""
+        if bytes_per_s is not None and bytes_per_s <= 0:
+            raise ValueError("bandwidth must be > 0 or None")
+        self.account(name).pacer.bandwidth = bytes_per_s
+
+    def revoke(self, name: str) -> None:
+        """Make every later RPC of account `name` fail AUTH_KEY_UNREGISTERED."""
+        self.account(name).revoked = True
+
+    def deactivate(self, name: str) -> None:
+        """Make every later RPC of account `name` fail USER_DEACTIVATED."""
+        self.account(name).deactivated = True
+
+    def rpc_counts(self, name: str) -> collections.Counter[str]:
+        """Return a copy of the per-method RPC counts of account `name`."""
+        return collections.Counter(self.account(name).counts)
+
+    def bytes_served(self, name: str) -> int:
+        """Return the file bytes served to account `name` (upload.File payloads)."""
+        return self.account(name).bytes_served
+
+    def accounts(self) -> list[str]:
+        """Return the names of the accounts used so far."""
+        return list(self._accounts)

@@ -1,0 +1,141 @@
+"""Build real Telethon TL objects for the simulated channel, as one account sees it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from telethon.tl import types
+
+from .accounts import Account
+from .content import SimMessage, derive_int
+
+THUMB_TYPES = ("s", "m")
+_THUMB_CAP = {"s": 1_500, "m": 18_000}
+_CREATED = dt.datetime(2022, 6, 1, tzinfo=dt.UTC)
+
+
+def thumb_size(kind: str, full: int) -> int:
+    """Return the byte size of a photo's small thumbnail `kind` ('s' or 'm')."""
+    return max(1, min(_THUMB_CAP[kind], full // (12 if kind == "s" else 3)))
+
+
+def thumb_key(doc_id: int, kind: str) -> int:
+    """Return the byte-source key of a photo thumbnail."""
+    return derive_int("thumb", doc_id, kind, bits=64)
+
+
+def doc_access_hash(seed: int, doc_id: int) -> int:
+    """Return the access hash of a document or photo."""
+    return derive_int("doc_hash", seed, doc_id)
+
+
+class Builder:
+    """Turn SimMessages into TL objects (Message, Document, Photo, Channel, User)."""
+
+    def __init__(self, seed: int, channel_id: int, username: str, title: str) -> None:
+        self.seed = seed
+        self.channel_id = channel_id
+        self.username = username
+        self.title = title
+        self.peer = types.PeerChannel(channel_id)
+
+    def channel(self, account: Account) -> types.Channel:
+        """Return the channel with this account's access hash."""
+        return types.Channel(
+            id=self.channel_id,
+            title=self.title,
+            photo=types.ChatPhotoEmpty(),
+            date=_CREATED,
+            broadcast=True,
+            access_hash=account.channel_access_hash,
+            username=self.username,
+            participants_count=1234,
+        )
+
+    def user(self, account: Account) -> types.User:
+        """Return the account's own user object."""
+        return types.User(
+            id=account.user_id,
+            is_self=True,
+            access_hash=account.user_access_hash,
+            first_name=account.name,
+            phone=account.phone,
+            username=None,
+        )
+
+    def message(self, msg: SimMessage | None, msg_id: int, account: Account) -> Any:
+        """Return Message / MessageService / MessageEmpty for `msg_id`."""
+        if msg is None or msg.kind == "deleted":
+            return types.MessageEmpty(id=msg_id, peer_id=self.peer)
+        if msg.kind == "service":
+            return types.MessageService(
+                id=msg.id,
+                peer_id=self.peer,
+                date=msg.date,
+                post=True,
+                action=types.MessageActionChatEditTitle(title=f"{self.title} #{msg.id}"),
+            )
+        media: Any = None
+        if msg.kind == "photo":
+            media = types.MessageMediaPhoto(photo=self.photo(msg, account))
+        elif msg.is_media:
+            media = types.MessageMediaDocument(document=self.document(msg, account))
+        return types.Message(
+            id=msg.id,
+            peer_id=self.peer,
+            date=msg.date,
+            message=msg.caption,
+            post=True,
+            media=media,
+            grouped_id=msg.grouped_id,
+            views=10 + msg.id % 997,
+            forwards=msg.id % 7,
+        )
+
+    def document(self, msg: SimMessage, account: Account) -> types.Document:
+        """Return the Document of a video/document/audio message."""
+        assert msg.doc_id is not None and msg.mime_type is not None
+        attrs: list[Any] = []
+        if msg.kind == "video":
+            attrs.append(
+                types.DocumentAttributeVideo(duration=float(5 + msg.size % 600), w=1280, h=720, supports_streaming=True)
+            )
+        elif msg.kind == "audio":
+            attrs.append(
+                types.DocumentAttributeAudio(duration=30 + msg.size % 300, title=f"Track {msg.id}", performer="Sim")
+            )
+        if msg.file_name is not None:
+            attrs.append(types.DocumentAttributeFilename(file_name=msg.file_name))
+        return types.Document(
+            id=msg.doc_id,
+            access_hash=doc_access_hash(self.seed, msg.doc_id),
+            file_reference=account.file_reference(msg.doc_id),
+            date=msg.date,
+            mime_type=msg.mime_type,
+            size=msg.size,
+            dc_id=msg.dc_id,
+            attributes=attrs,
+        )
+
+    def photo(self, msg: SimMessage, account: Account) -> types.Photo:
+        """Return the Photo of a photo message; the largest size holds the file."""
+        assert msg.doc_id is not None
+        full = msg.size
+        sizes: list[Any] = [
+            types.PhotoSize(type="s", w=90, h=60, size=thumb_size("s", full)),
+            types.PhotoSize(type="m", w=320, h=213, size=thumb_size("m", full)),
+        ]
+        if msg.id % 2:
+            steps = sorted({max(1, full // 8), max(1, full // 3), max(1, full // 2), full})
+            sizes.append(types.PhotoSizeProgressive(type="y", w=1280, h=853, sizes=steps))
+        else:
+            sizes.append(types.PhotoSize(type="y", w=1280, h=853, size=full))
+        return types.Photo(
+            id=msg.doc_id,
+            access_hash=doc_access_hash(self.seed, msg.doc_id),
+            file_reference=account.file_reference(msg.doc_id),
+            date=msg.date,
+            sizes=sizes,
+            dc_id=msg.dc_id,
+        )
