@@ -122,3 +122,12 @@ def test_secret_values_never_in_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(env_file=None)
     assert "0123456789abcdef" not in str(info.value)
+
+
+def test_env_example_is_a_valid_env_file() -> None:
+    example = Path(__file__).resolve().parents[1] / ".env.example"
+    s = load_settings(env_file=example)
+    assert s.task_distribution_mode == "media_group_aware" and s.tg_api_id is None
+    text = example.read_text()
+    for name in DEFAULTS:
+        assert f"\n{name.upper()}=" in text, name

@@ -82,7 +82,10 @@ async def _connected(clients: Mapping[str, TelegramClient]) -> AsyncIterator[Non
 
 
 def _console() -> Console:
-    return Console(stderr=False, highlight=False)
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, width=160)
+    return console
 
 
 async def run_download(opts: CommandOptions) -> int:
@@ -153,7 +156,7 @@ async def run_demo(dest: Path, messages: int) -> int:
         "tgfetch scans the channel (the id range split across the accounts), plans with the "
         "media_group_aware strategy (albums never split), downloads with work stealing, then verifies.\n")
     settings = load_settings(env_file=None, download_dir=dest, log_level="WARNING")
-    sim = SimOptions(seed=7, messages=messages, clients=3, bandwidth=(6.0, 3.0, 1.5), size_scale=0.01)
+    sim = SimOptions(seed=7, messages=messages, clients=3, bandwidth=(6.0, 3.0, 1.5), size_scale=0.03)
     opts = CommandOptions(settings=settings, simulate=sim, display="auto")
     tg, clients = build_simulation(sim)
     async with _connected(clients):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 class SimOptions:
     """How to build the built-in simulated channel (`--simulate`)."""
 
-    seed: int = 1
+    seed: int = 24
     messages: int = 150
     clients: int = 3
     first_id: int = 72006
@@ -82,7 +83,7 @@ _JOB_OPTIONS: list[Callable[[F], F]] = [
     click.option("--plain", "display", flag_value="plain", help="Plain line-by-line progress."),
     click.option("--quiet", "display", flag_value="quiet", help="No progress, only the summary."),
     click.option("--simulate", is_flag=True, help="Run on the built-in simulated Telegram channel."),
-    click.option("--sim-seed", type=int, default=1, show_default=True, help="Simulated channel's seed."),
+    click.option("--sim-seed", type=int, default=24, show_default=True, help="Simulated channel's seed."),
     click.option("--sim-messages", type=click.IntRange(1, 10_000_000), default=150, show_default=True,
                  help="Messages in the simulated channel."),
     click.option("--sim-first-id", type=click.IntRange(1), default=72006, show_default=True,
@@ -255,6 +256,10 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("tgfetch: interrupted; state kept, rerun to resume", err=True)
         sys.exit(EXIT_INTERRUPTED)
+    except Exception as exc:  # noqa: BLE001 - last resort: one line, the traceback only at DEBUG
+        logging.getLogger("tgfetch").debug("internal error", exc_info=True)
+        click.echo(f"tgfetch: internal error: {type(exc).__name__}: {exc} (LOG_LEVEL=DEBUG shows where)", err=True)
+        sys.exit(1)
 
 
 _ = UsageError  # re-exported for subcommand modules

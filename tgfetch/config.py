@@ -71,6 +71,7 @@ class Settings(BaseSettings):
         extra="ignore",
         case_sensitive=False,
         validate_default=True,
+        env_ignore_empty=True,
     )
 
     task_distribution_mode: str = "media_group_aware"

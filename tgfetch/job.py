@@ -48,6 +48,7 @@ class JobReport:
     elapsed_s: float
     dest: Path
     fetched_bytes: int = 0
+    stage_seconds: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -81,7 +82,7 @@ class JobReport:
             "scan": {"range_calls": self.scan.range_calls, "edge_calls": self.scan.edge_calls,
                      "completed_albums": list(self.scan.completed_albums),
                      "partial_albums": list(self.scan.partial_albums)},
-            "fetched_bytes": self.fetched_bytes, "notes": self.notes,
+            "fetched_bytes": self.fetched_bytes, "stage_seconds": self.stage_seconds, "notes": self.notes,
         }
 
 
@@ -160,9 +161,11 @@ async def download_channel(
     with StateStore.open(state_db, channel_id=ref.channel_id, channel_key=ref.key,
                          template=settings.file_name_template) as store:
         first, last = _job_range(first_id, last_id, top, ref)
+        stages = {"connect": time.monotonic() - t0}
         scan = await scan_accounts(accounts, ref, first, last, settings, top)
+        stages["scan"] = time.monotonic() - t0 - sum(stages.values())
         alive = {n: a for n, a in accounts.items() if a.dead is None}
-        root = channel_dir(dest, ref)
+        root = channel_dir(dest.resolve(), ref)
         pending = resume(scan.collection.groups, settings.file_name_template, store, root)
         learned = {k: v.bytes_per_s for k, v in store.load_speeds().items() if k in alive}
         plan = None
@@ -177,13 +180,16 @@ async def download_channel(
             per_client = works(pending, {a.client_name: a.message_groups for a in plan.client_assignments})
             scheduler = Scheduler(per_client, learned, stealing=stealing, backups=backups)
             engine.scheduler = scheduler
+            stages["plan"] = time.monotonic() - t0 - sum(stages.values())
             await _run_engine(engine, monitor)
+            stages["download"] = time.monotonic() - t0 - sum(stages.values())
         _save_speeds(store, scheduler, stats)
         report = JobReport(
             channel=ref.key, first_id=first, last_id=last, strategy=strategy, plan=plan, scan=scan,
             files=pending.done + engine.records, failures=dict(engine.failures),
             clients=_client_summary(scheduler, stats), api_calls={n: a.rpc_counts() for n, a in accounts.items()},
             elapsed_s=time.monotonic() - t0, dest=root, fetched_bytes=store.fetched_bytes(),
+            stage_seconds={k: round(v, 4) for k, v in stages.items()},
         )
     if not any(a.dead is None for a in accounts.values()):
         raise TelegramAccessError("every account lost access during the job; state kept, rerun with working sessions")
@@ -209,8 +215,8 @@ def _client_summary(scheduler: Scheduler, stats: Mapping[str, ClientStats]) -> d
     for name, st in stats.items():
         c = scheduler.clients.get(name)
         out[name] = {
-            "files": st.files, "bytes": st.bytes, "seconds": round(st.seconds, 3), "errors": st.errors,
-            "refetch_calls": st.refetch_calls, "speed_bps": round(st.speed, 1),
+            "files": st.files, "bytes": st.bytes, "seconds": round(st.busy_seconds, 3), "errors": st.errors,
+            "refetch_calls": st.refetch_calls, "steal_calls": st.steal_calls, "speed_bps": round(st.speed, 1),
             "stolen_in": c.stolen_in if c else 0, "stolen_out": c.stolen_out if c else 0,
             "backups": c.backups if c else 0, "handoffs": c.handoffs if c else 0,
             "state": (f"dead: {c.dead}" if c and c.dead else st.state),

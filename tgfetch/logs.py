@@ -61,6 +61,6 @@ def setup_logging(level: str, secrets: Iterable[str] = (), log_file: Path | None
         root.addHandler(h)
     root.setLevel(logging.WARNING)
     logging.getLogger("tgfetch").setLevel(level)
-    # Telethon's DEBUG output contains raw TL objects; keep it at INFO at most.
-    logging.getLogger("telethon").setLevel(max(logging.getLevelName(level), logging.INFO))
+    # Telethon's DEBUG output contains raw TL objects: INFO at most, WARNING unless debugging.
+    logging.getLogger("telethon").setLevel(logging.INFO if level == "DEBUG" else logging.WARNING)
     return redactor

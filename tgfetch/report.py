@@ -133,7 +133,7 @@ async def _refresh(draw: Any, every: float) -> None:
 def print_summary(console: Console, report: Any) -> None:
     """Per-client summary table, plan vs achieved balance, failures."""
     t = Table(title=f"{report.channel} ids {report.first_id}–{report.last_id}: summary", title_justify="left")
-    for col in ("client", "files", "bytes", "time", "speed", "refetch calls", "errors",
+    for col in ("client", "files", "bytes", "busy", "speed", "refetch", "errors",
                 "stolen in", "stolen out", "backups", "handoffs", "state"):
         t.add_column(col, justify="left" if col in ("client", "state") else "right")
     for name, c in report.clients.items():
@@ -148,7 +148,8 @@ def print_summary(console: Console, report: Any) -> None:
     busy = [c["seconds"] for c in report.clients.values() if c["files"]]
     if report.plan is not None and busy:
         achieved = min(busy) / max(busy) if max(busy) > 0 else 1.0
-        console.print(f"balance: planned {report.plan.metrics.balance_ratio:.3f}, achieved (time) {achieved:.3f}")
+        console.print(f"balance: planned {report.plan.metrics.balance_ratio:.3f} ({report.plan.metric.value}), "
+                      f"achieved {achieved:.3f} (busy time, min/max)")
     for mid, err in list(report.failures.items())[:20]:
         console.print(f"[red]failed[/red] message {mid}: {err}")
 

@@ -127,6 +127,7 @@ class DownloadEngine:
                 missing = self._with_likely_steals(pick.victim, missing)
             for i in range(0, len(missing), BATCH):
                 self.stats[acc.name].refetch_calls += 1
+                self.stats[acc.name].steal_calls += 1
                 await acc.fetch(missing[i:i + BATCH])
         files = work.remaining[::-1] if pick.kind == "backup" else work.remaining
         for task in files:
@@ -233,7 +234,7 @@ class DownloadEngine:
     def _commit(self, name: str, pick: Pick, task: FileTask, final: Path, sha: str,
                 linked_from: int | None = None) -> None:
         mid = task.info.message_id
-        rel = final.relative_to(self.root).as_posix()
+        rel = task.rel.as_posix()
         self.store.mark_done(DoneFile(mid, rel, task.info.file_size, sha, name, task.info.document_id, time.time()))
         self.scheduler.file_done(pick.work, mid)
         self.failures.pop(mid, None)

@@ -123,7 +123,8 @@ class PartFile:
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     """Write JSON next to a media file, atomically."""
-    tmp = path.with_name(path.name + ".tmp")
+    # A short temporary name: the sidecar's own name may already be 255 bytes long.
+    tmp = path.with_name(f".tgfetch-{os.getpid()}-{hashlib.sha1(path.name.encode()).hexdigest()[:12]}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2, default=str), encoding="utf-8")

@@ -238,9 +238,14 @@ def _field_values(info: MessageInfo, album_index: int | None) -> dict[str, objec
     }
 
 
+_HUGE_WIDTH = re.compile(r"\d{4,}")  # a width or precision of 1000+ is ignored, not allocated
+
+
 def _render_id(message_id: int, spec: str) -> str:
     """Render the id plainly, or zero-padded when the spec asks for that."""
     plain = str(message_id)
+    if _HUGE_WIDTH.search(spec):
+        return plain
     try:
         padded = format(message_id, spec)
     except (ValueError, TypeError):
@@ -254,6 +259,8 @@ def _render_field(value: object, conversion: str | None, spec: str) -> str:
         value = repr(value)
     elif conversion == "a":
         value = ascii(value)
+    if _HUGE_WIDTH.search(spec):
+        return str(value)
     try:
         return format(value, spec)
     except (ValueError, TypeError):

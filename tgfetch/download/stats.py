@@ -29,7 +29,8 @@ class ClientStats:
     files: int = 0
     bytes: int = 0
     errors: int = 0
-    refetch_calls: int = 0
+    refetch_calls: int = 0  # getMessages calls for messages this client did not scan
+    steal_calls: int = 0  # the part of refetch_calls caused by steals, hand-overs and backups
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
     state: str = "starting"

@@ -1,0 +1,51 @@
+"""Task distribution: which client downloads which message groups.
+
+Public names: TaskDistributor, TaskDistributionStrategy, DistributionMode,
+LoadBalanceMetric, the built-in strategies, load calculators, and the comparison
+table renderers.
+"""
+
+from __future__ import annotations
+
+from tgfetch.distribution.base import (
+    DEFAULT_SPEED,
+    FILE_OVERHEAD_SECONDS,
+    DistributionMode,
+    LoadBalanceMetric,
+    LoadCalculator,
+    TaskDistributionStrategy,
+    file_count_load,
+    load_calculator_for,
+    message_count_load,
+    size_load,
+)
+from tgfetch.distribution.compare import comparison_rows, comparison_table, format_comparison
+from tgfetch.distribution.distributor import TaskDistributor
+from tgfetch.distribution.recommend import Recommendation, recommend_strategy
+from tgfetch.distribution.strategies import (
+    LoadBalancedStrategy,
+    MediaGroupAwareStrategy,
+    RangeBasedStrategy,
+)
+
+__all__ = [
+    "DEFAULT_SPEED",
+    "FILE_OVERHEAD_SECONDS",
+    "DistributionMode",
+    "LoadBalanceMetric",
+    "LoadBalancedStrategy",
+    "LoadCalculator",
+    "MediaGroupAwareStrategy",
+    "RangeBasedStrategy",
+    "Recommendation",
+    "TaskDistributionStrategy",
+    "TaskDistributor",
+    "comparison_rows",
+    "comparison_table",
+    "file_count_load",
+    "format_comparison",
+    "load_calculator_for",
+    "message_count_load",
+    "recommend_strategy",
+    "size_load",
+]

@@ -1,0 +1,309 @@
+"""TaskDistributor: the strategy registry, plus validation, escalation and comparison."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from tgfetch.distribution.base import LoadCalculator, TaskDistributionStrategy
+from tgfetch.distribution.compare import comparison_rows, format_comparison
+from tgfetch.distribution.recommend import Recommendation, recommend_strategy
+from tgfetch.distribution.strategies import (
+    LoadBalancedStrategy,
+    MediaGroupAwareStrategy,
+    RangeBasedStrategy,
+)
+from tgfetch.distribution.validation import check_plan, measure_plan
+from tgfetch.distribution.why import imbalance_reason
+from tgfetch.errors import DistributionError, UsageError
+from tgfetch.model import (
+    ClientAssignment,
+    DistributionMode,
+    LoadBalanceMetric,
+    MessageCollection,
+    MessageInfo,
+    TaskDistributionResult,
+)
+
+__all__ = ["TaskDistributor"]
+
+log = logging.getLogger("tgfetch.distribution")
+
+_STRONGER = {
+    DistributionMode.RANGE_BASED.value: DistributionMode.MEDIA_GROUP_AWARE.value,
+    DistributionMode.MEDIA_GROUP_AWARE.value: DistributionMode.LOAD_BALANCED.value,
+}
+
+
+def _mode_name(mode: DistributionMode | str) -> str:
+    return mode.value if isinstance(mode, DistributionMode) else str(mode).strip().lower()
+
+
+def _as_collection(collection: MessageCollection | Iterable[MessageInfo]) -> MessageCollection:
+    if isinstance(collection, MessageCollection):
+        return collection
+    return MessageCollection.from_messages(collection)
+
+
+def _check_clients(client_names: Sequence[str]) -> list[str]:
+    names = list(client_names)
+    if not names:
+        raise UsageError("no clients to distribute to: give at least one client name")
+    seen: set[str] = set()
+    for name in names:
+        if not isinstance(name, str) or not name:
+            raise UsageError(f"client names must be non-empty strings, got {name!r}")
+        if name in seen:
+            raise UsageError(f"client name {name!r} is listed twice; client names must be unique")
+        seen.add(name)
+    return names
+
+
+def _normalize(out: Any, names: list[str], label: str) -> tuple[list[ClientAssignment], dict[str, Any]]:
+    """Accept a result, a list of assignments or {client: groups}; order by client."""
+    info: dict[str, Any] = {}
+    if isinstance(out, TaskDistributionResult):
+        info, items = dict(out.info), list(out.client_assignments)
+    elif isinstance(out, list | tuple) and all(isinstance(a, ClientAssignment) for a in out):
+        items = list(out)
+    elif isinstance(out, Mapping):
+        items = [v if isinstance(v, ClientAssignment) else ClientAssignment(str(k), list(v)) for k, v in out.items()]
+    else:
+        raise DistributionError(
+            f"strategy {label!r} returned {type(out).__name__}; expected a TaskDistributionResult, "
+            "a list of ClientAssignment, or a mapping of client name to groups"
+        )
+    by_name = {a.client_name: a for a in items}
+    unknown = [a.client_name for a in items if a.client_name not in names]
+    if unknown or len(by_name) != len(items):
+        raise DistributionError(
+            f"strategy {label!r} assigned to unknown or repeated clients {sorted(unknown) or ''}; "
+            f"clients are {', '.join(names)}"
+        )
+    return [by_name.get(n) or ClientAssignment(n, []) for n in names], info
+
+
+class TaskDistributor:
+    """Plan which client downloads which groups, with the configured strategy."""
+
+    def __init__(self, settings: Any | None = None) -> None:
+        if settings is None:
+            from tgfetch.config import Settings
+
+            settings = Settings()
+        self.settings = settings
+        self._registry: dict[str, type[TaskDistributionStrategy]] = {
+            DistributionMode.RANGE_BASED.value: RangeBasedStrategy,
+            DistributionMode.MEDIA_GROUP_AWARE.value: MediaGroupAwareStrategy,
+            DistributionMode.LOAD_BALANCED.value: LoadBalancedStrategy,
+        }
+
+    @property
+    def strategy_names(self) -> list[str]:
+        """Return every name `distribute(mode=...)` accepts."""
+        return [*self._registry, DistributionMode.AUTO.value]
+
+    def register_strategy(self, mode: DistributionMode | str, strategy_cls: type[TaskDistributionStrategy]) -> None:
+        """Register (or replace) the strategy used for a mode name."""
+        name = _mode_name(mode)
+        if name == DistributionMode.AUTO.value or not name:
+            raise UsageError("'auto' picks among the registered strategies; register under another name")
+        if not (isinstance(strategy_cls, type) and issubclass(strategy_cls, TaskDistributionStrategy)):
+            raise UsageError(f"{strategy_cls!r} is not a TaskDistributionStrategy subclass")
+        self._registry[name] = strategy_cls
+
+    def strategy_class(self, mode: DistributionMode | str) -> type[TaskDistributionStrategy]:
+        """Return the class registered for a mode; the error lists the valid names."""
+        name = _mode_name(mode)
+        if name not in self._registry:
+            what = "no strategy is registered for" if name == "custom" else "unknown distribution mode"
+            raise UsageError(f"{what} {name!r}; valid modes: {', '.join(self.strategy_names)}")
+        return self._registry[name]
+
+    def recommend(
+        self,
+        collection: MessageCollection | Iterable[MessageInfo],
+        client_names: Sequence[str],
+        client_speeds: Mapping[str, float] | None = None,
+    ) -> tuple[DistributionMode, str]:
+        """Return the strategy that suits the data and the reason."""
+        rec = recommend_strategy(_as_collection(collection), _check_clients(client_names), client_speeds)
+        return rec.mode, rec.reason
+
+    async def distribute(
+        self,
+        collection: MessageCollection | Iterable[MessageInfo],
+        client_names: Sequence[str],
+        *,
+        mode: DistributionMode | str | None = None,
+        metric: LoadBalanceMetric | str | None = None,
+        load_calculator: LoadCalculator | None = None,
+        client_speeds: Mapping[str, float] | None = None,
+        scanned_by: Mapping[int, str] | None = None,
+    ) -> TaskDistributionResult:
+        """Plan with the given (or configured) mode; validate, escalate, compare."""
+        coll, names = self._inputs(collection, client_names)
+        name = _mode_name(mode if mode is not None else self.settings.task_distribution_mode)
+        chosen = self._metric(metric)
+        if name != DistributionMode.AUTO.value:
+            self.strategy_class(name)
+        rec = self._recommendation(coll, names, client_speeds, name)
+        if name == DistributionMode.AUTO.value and rec is not None:
+            name = rec.mode.value
+            if rec.metric is not None and not self._metric_is_explicit(metric):
+                chosen = rec.metric
+        opts = {"load_calculator": load_calculator, "client_speeds": client_speeds, "scanned_by": scanned_by}
+        result = await self._run(name, coll, names, chosen, opts)
+        result = await self._escalate(result, coll, names, chosen, opts)
+        if rec is not None:
+            result.info["recommendation"] = {"mode": rec.mode.value, "reason": rec.reason}
+        if self.settings.enable_strategy_comparison:
+            results = await self._compare(coll, names, chosen, opts)
+            log.info("strategy comparison:\n%s", format_comparison(results))
+            result.info["comparison"] = comparison_rows(results)
+        return result
+
+    async def compare(
+        self,
+        collection: MessageCollection | Iterable[MessageInfo],
+        client_names: Sequence[str],
+        *,
+        metric: LoadBalanceMetric | str | None = None,
+        load_calculator: LoadCalculator | None = None,
+        client_speeds: Mapping[str, float] | None = None,
+        scanned_by: Mapping[int, str] | None = None,
+    ) -> list[TaskDistributionResult]:
+        """Plan with every registered strategy; return one result each."""
+        coll, names = self._inputs(collection, client_names)
+        opts = {"load_calculator": load_calculator, "client_speeds": client_speeds, "scanned_by": scanned_by}
+        return await self._compare(coll, names, self._metric(metric), opts)
+
+    def _inputs(
+        self, collection: MessageCollection | Iterable[MessageInfo], client_names: Sequence[str]
+    ) -> tuple[MessageCollection, list[str]]:
+        names = _check_clients(client_names)
+        coll = _as_collection(collection)
+        if not coll.groups:
+            raise UsageError("nothing to distribute: the message collection is empty")
+        return coll, names
+
+    def _metric(self, metric: LoadBalanceMetric | str | None) -> LoadBalanceMetric:
+        value = metric if metric is not None else self.settings.load_balance_metric
+        try:
+            return LoadBalanceMetric(value)
+        except ValueError:
+            raise UsageError(
+                f"unknown load balance metric {value!r}; valid metrics: {', '.join(LoadBalanceMetric.names())}"
+            ) from None
+
+    def _metric_is_explicit(self, metric: object) -> bool:
+        fields_set: set[str] = getattr(self.settings, "model_fields_set", set())
+        return metric is not None or "load_balance_metric" in fields_set
+
+    def _recommendation(
+        self, coll: MessageCollection, names: list[str], speeds: Mapping[str, float] | None, mode: str
+    ) -> Recommendation | None:
+        is_auto = mode == DistributionMode.AUTO.value
+        if not (is_auto or self.settings.auto_strategy_recommendation):
+            return None
+        rec = recommend_strategy(coll, names, speeds)
+        if self.settings.auto_strategy_recommendation:
+            verb = "auto: using" if is_auto else "recommended strategy:"
+            log.info("%s %s (%s)", verb, rec.mode.value, rec.reason)
+        return rec
+
+    async def _run(
+        self,
+        name: str,
+        coll: MessageCollection,
+        names: list[str],
+        metric: LoadBalanceMetric,
+        opts: dict[str, Any],
+    ) -> TaskDistributionResult:
+        strategy = self.strategy_class(name)()
+        strategy.configure(metric=metric, settings=self.settings, **opts)
+        cpu, wall = time.process_time(), time.perf_counter()
+        out = await strategy.distribute_tasks(coll, list(names))
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        assignments, info = _normalize(out, names, name)
+        info["strategy_info"] = strategy.get_strategy_info()
+        info["wall_seconds"] = wall
+        return self._judge(strategy, name, assignments, info, coll, metric, opts, cpu)
+
+    def _judge(
+        self,
+        strategy: TaskDistributionStrategy,
+        name: str,
+        assignments: list[ClientAssignment],
+        info: dict[str, Any],
+        coll: MessageCollection,
+        metric: LoadBalanceMetric,
+        opts: dict[str, Any],
+        cpu: float,
+    ) -> TaskDistributionResult:
+        start = time.process_time()
+        full = bool(self.settings.enable_distribution_validation)
+        check = check_plan(assignments, coll, [a.client_name for a in assignments], full)
+        may_split = bool(getattr(strategy, "splits_albums", False))
+        hard = check.errors + ([] if may_split else check.split_messages())
+        if full and hard:
+            raise DistributionError(f"strategy {name!r} produced an invalid plan: " + "; ".join(hard))
+        metrics = measure_plan(assignments, coll, metric, opts["client_speeds"], opts["load_calculator"])
+        metrics.albums_split = check.albums_split
+        metrics.validation_errors = check.errors + check.split_messages()
+        metrics.planning_seconds = cpu
+        info["validation_seconds"] = time.process_time() - start
+        if check.albums_split:
+            log.warning("%s split %d album(s) across clients", name, len(check.albums_split))
+        return TaskDistributionResult(assignments, name, metric, metrics, info)
+
+    async def _escalate(
+        self,
+        result: TaskDistributionResult,
+        coll: MessageCollection,
+        names: list[str],
+        metric: LoadBalanceMetric,
+        opts: dict[str, Any],
+    ) -> TaskDistributionResult:
+        limit = float(self.settings.max_imbalance_ratio)
+        tried = [result.strategy]
+        while result.metrics.imbalance > limit + 1e-12 and tried[-1] in _STRONGER:
+            nxt = _STRONGER[tried[-1]]
+            tried.append(nxt)
+            log.info(
+                "imbalance %.3f > MAX_IMBALANCE_RATIO %.3f with %s: trying %s",
+                result.metrics.imbalance,
+                limit,
+                tried[-2],
+                nxt,
+            )
+            candidate = await self._run(nxt, coll, names, metric, opts)
+            if candidate.metrics.imbalance <= result.metrics.imbalance:
+                candidate.info["escalated_from"] = tried[:-1]
+                result = candidate
+        if result.metrics.imbalance > limit + 1e-12:
+            why = imbalance_reason(result, coll, metric, opts["client_speeds"], opts["load_calculator"])
+            msg = (
+                f"imbalance {result.metrics.imbalance:.3f} exceeds MAX_IMBALANCE_RATIO {limit:.3f} "
+                f"(strategies tried: {', '.join(tried)}): {why}"
+            )
+            result.metrics.warnings.append(msg)
+            log.warning("%s", msg)
+        return result
+
+    async def _compare(
+        self,
+        coll: MessageCollection,
+        names: list[str],
+        metric: LoadBalanceMetric,
+        opts: dict[str, Any],
+    ) -> list[TaskDistributionResult]:
+        results = []
+        for name in self._registry:
+            try:
+                results.append(await self._run(name, coll, names, metric, opts))
+            except DistributionError as exc:
+                log.warning("comparison: %s", exc)
+        return results
