@@ -94,15 +94,15 @@ async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--messages", type=int, default=2000)
-    ap.add_argument("--scale", type=float, default=0.004)
+    ap.add_argument("--scale", type=float, default=0.1)
     a = ap.parse_args()
     messages = 1000 if a.quick else a.messages
     sim_args: dict[str, object] = {"seed": 11, "messages": messages, "first_id": 1, "size_scale": a.scale}
     flood = "flood:GetFileRequest:rate=0.01:seconds=1"
-    scenarios = [Scenario("3 accounts", lognormal_bandwidths(3, 1, 4e6), None)]
+    scenarios = [Scenario("3 accounts", lognormal_bandwidths(3, 1, 8e6), None)]
     if not a.quick:
-        scenarios += [Scenario("10 accounts", lognormal_bandwidths(10, 2, 1.5e6), None),
-                      Scenario("3 accounts + flood-waits", lognormal_bandwidths(3, 1, 4e6), flood)]
+        scenarios += [Scenario("10 accounts", lognormal_bandwidths(10, 2, 3e6), None),
+                      Scenario("3 accounts + flood-waits", lognormal_bandwidths(3, 1, 8e6), flood)]
     probe = SimulatedTelegram(**sim_args)  # type: ignore[arg-type]
     total = sum(m.size for m in probe.media_messages())
     print(f"channel: {messages} messages, {len(probe.media_messages())} files, {total / 1e6:.1f} MB")

@@ -7,6 +7,7 @@ is allowed.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -76,12 +77,12 @@ class Settings(BaseSettings):
 
     task_distribution_mode: str = "media_group_aware"
     load_balance_metric: LoadBalanceMetric = LoadBalanceMetric.FILE_COUNT
-    max_imbalance_ratio: float = Field(0.3, ge=0.0, le=1.0)
+    max_imbalance_ratio: float = Field(0.3, ge=0.0, le=1.0, allow_inf_nan=False)
     prefer_large_groups_first: bool = True
     enable_distribution_validation: bool = True
     grouping_batch_size: int = Field(200, ge=1, le=200)
     grouping_max_retries: int = Field(3, ge=0, le=100)
-    grouping_timeout: float = Field(30.0, gt=0)
+    grouping_timeout: float = Field(30.0, gt=0, allow_inf_nan=False)
     enable_strategy_comparison: bool = False
     auto_strategy_recommendation: bool = True
     log_level: str = "INFO"
@@ -98,7 +99,7 @@ class Settings(BaseSettings):
     max_concurrent_downloads_per_client: int = Field(3, ge=1, le=64)
     state_db: Path | None = None
     file_name_template: str = "{message_id}_{file_name}"
-    flood_wait_handoff_seconds: float = Field(60.0, ge=0)
+    flood_wait_handoff_seconds: float = Field(60.0, ge=0, allow_inf_nan=False)
     max_file_retries: int = Field(5, ge=0, le=100)
     log_file: Path | None = None
     redis_url: SecretStr | None = None
@@ -217,8 +218,10 @@ def check_env_file(path: Path) -> None:
 
     for binding in parse_stream(io.StringIO(text)):
         if binding.error:
-            shown = binding.original.string.strip()[:40]
-            raise ConfigError(f"{path} line {binding.original.line}: cannot parse {shown!r}: expected NAME=value")
+            # Show only the variable's name: the rest of the line may hold a secret.
+            m = re.match(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)", binding.original.string)
+            what = f"the {m.group(1)} line" if m else "a line"
+            raise ConfigError(f"{path} line {binding.original.line}: cannot parse {what}: expected NAME=value")
 
 
 def load_settings(env_file: Path | None = Path(".env"), **overrides: Any) -> Settings:

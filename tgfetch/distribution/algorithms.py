@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import random
 import time
 from bisect import bisect_left
 from collections.abc import Sequence
 
-__all__ = ["karmarkar_karp", "local_search", "lpt", "makespan"]
+__all__ = ["karmarkar_karp", "local_search", "lpt", "makespan", "perturbed_search"]
 
 _EPS = 1e-9
 
@@ -159,3 +160,23 @@ def local_search(weights: Sequence[float], assign: list[int], m: int, deadline: 
             break
         st.apply(a, best[1], best[2], best[3])
     return st.assign
+
+
+def perturbed_search(
+    weights: Sequence[float], assign: list[int], m: int, target: float, deadline: float, seed: int = 0
+) -> list[int]:
+    """Iterated local search: kick the best plan with a random swap, re-improve, keep the best."""
+    rng = random.Random(seed)
+    best = list(assign)
+    best_span = makespan(weights, best, m)
+    n = len(weights)
+    while best_span > target * (1 + 1e-12) and n > 1 and time.perf_counter() < deadline:
+        cur = list(best)
+        for _ in range(rng.randint(1, 3)):
+            g, h = rng.randrange(n), rng.randrange(n)
+            cur[g], cur[h] = cur[h], cur[g]
+        cur = local_search(weights, cur, m, deadline)
+        span = makespan(weights, cur, m)
+        if span < best_span:
+            best, best_span = cur, span
+    return best

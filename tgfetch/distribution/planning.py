@@ -15,7 +15,7 @@ import numpy as np
 
 from tgfetch.distribution import algorithms as alg
 from tgfetch.distribution.bulk import bulk_schedule
-from tgfetch.distribution.costs import CostModel
+from tgfetch.distribution.costs import CostModel, lower_bound
 from tgfetch.distribution.uniform import earliest_finish, uniform_local_search
 
 __all__ = ["PlanOptions", "plan", "spread_free"]
@@ -32,11 +32,11 @@ KK_MAX_WORK = 200_000
 
 @dataclass(frozen=True)
 class PlanOptions:
-    """How hard to search: LPT order, Karmarkar–Karp, time budget for improvement."""
+    """How hard to search: LPT order, perturbation (strong), time budget per phase."""
 
     largest_first: bool = True
     strong: bool = False
-    budget_seconds: float = 0.004
+    budget_seconds: float = 0.002
 
 
 def plan(cost: CostModel, opts: PlanOptions) -> tuple[np.ndarray, dict[str, object]]:
@@ -50,26 +50,31 @@ def plan(cost: CostModel, opts: PlanOptions) -> tuple[np.ndarray, dict[str, obje
         if cost.beta is not None:
             sub, how = _plan_uniform(u, v, cost.beta, opts)
         else:
-            sub, how = _plan_identical(u, m, opts)
+            target = lower_bound(u, v, None, m, cost.integral)
+            sub, how = _plan_identical(u, m, opts, target)
         assign[weighted] = sub
         notes["algorithm"] = how
     spread_free(assign, weighted, m)
     return assign, notes
 
 
-def _plan_identical(w: np.ndarray, m: int, opts: PlanOptions) -> tuple[np.ndarray, str]:
+def _plan_identical(w: np.ndarray, m: int, opts: PlanOptions, target: float) -> tuple[np.ndarray, str]:
     n = len(w)
     if n > SMALL_N:
         return _plan_identical_bulk(w, m, opts)
     weights = w.tolist()
-    deadline = time.perf_counter() + opts.budget_seconds
+    start = time.perf_counter()
     order = None if opts.largest_first else list(range(n))
-    best = alg.local_search(weights, alg.lpt(weights, m, order), m, deadline)
+    best = alg.local_search(weights, alg.lpt(weights, m, order), m, start + opts.budget_seconds)
     how = "lpt+local_search" if opts.largest_first else "list_scheduling+local_search"
-    if opts.strong and n < KK_GROUPS_PER_CLIENT * m and n * m <= KK_MAX_WORK:
-        kk = alg.local_search(weights, alg.karmarkar_karp(weights, m), m, deadline + opts.budget_seconds)
-        if alg.makespan(weights, kk, m) < alg.makespan(weights, best, m):
-            best, how = kk, "karmarkar_karp+local_search"
+    span = alg.makespan(weights, best, m)
+    if span > target and n < KK_GROUPS_PER_CLIENT * m and n * m <= KK_MAX_WORK:
+        kk = alg.local_search(weights, alg.karmarkar_karp(weights, m), m, start + 2 * opts.budget_seconds)
+        if alg.makespan(weights, kk, m) < span:
+            best, how, span = kk, "karmarkar_karp+local_search", alg.makespan(weights, kk, m)
+    if opts.strong and span > target:
+        best = alg.perturbed_search(weights, best, m, target, start + 3 * opts.budget_seconds)
+        how += "+perturbation"
     return np.asarray(best, dtype=np.int64), how
 
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from tgfetch.download.fetch import FileFailed, fetch_file
 from tgfetch.download.files import PartFile, link_or_copy, write_json_atomic
@@ -28,6 +30,7 @@ from tgfetch.telegram.rpc import AccessDenied, AccountDead, FloodWait, Transient
 __all__ = ["DownloadEngine", "FileRace"]
 
 log = logging.getLogger("tgfetch.download")
+T = TypeVar("T")
 BATCH = 200
 
 
@@ -55,9 +58,27 @@ class DownloadEngine:
     races: dict[int, FileRace] = field(default_factory=dict)
     documents: dict[int, tuple[int, asyncio.Future[FileRecord]]] = field(default_factory=dict)
     fatal: BaseException | None = None
+    # Disk work (open, fsync, rename, state DB) runs here so slow fsyncs overlap.
+    executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(32, "tgfetch-disk"))
+
+    async def _disk(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    finalizing: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def run(self) -> None:
         """Download until every group is done or nobody is left to download."""
+        try:
+            await self._run()
+        finally:
+            # Files already fetched are always finished and recorded, even on Ctrl-C.
+            while self.finalizing:
+                await asyncio.gather(*self.finalizing, return_exceptions=True)
+            self.executor.shutdown(wait=True)
+        if self.fatal is not None:
+            raise self.fatal
+
+    async def _run(self) -> None:
         await asyncio.gather(*(self._prefetch(n) for n in self.accounts))
         slots = [asyncio.create_task(self._slot(n)) for n in self.accounts for _ in range(self.concurrency)]
         try:
@@ -66,18 +87,20 @@ class DownloadEngine:
             for t in slots:
                 t.cancel()
             await asyncio.gather(*slots, return_exceptions=True)
-        if self.fatal is not None:
-            raise self.fatal
 
     async def _prefetch(self, name: str) -> None:
         """Fetch, in batches, the planned messages this account did not scan itself."""
         acc = self.accounts[name]
-        missing = [f.info.message_id for w in self.scheduler.clients[name].queue for f in w.remaining
-                   if f.info.message_id not in acc.locations]
+        missing = [
+            f.info.message_id
+            for w in self.scheduler.clients[name].queue
+            for f in w.remaining
+            if f.info.message_id not in acc.locations
+        ]
         try:
             for i in range(0, len(missing), BATCH):
                 self.stats[name].refetch_calls += 1
-                await acc.fetch(missing[i:i + BATCH])
+                await acc.fetch(missing[i : i + BATCH])
         except (AccountDead, FloodWait, AccessDenied, Transient) as exc:
             log.warning("%s: cannot prepare its queue (%s); handing it to the others", name, exc)
             self.scheduler.release(name, str(exc), dead=not isinstance(exc, FloodWait | Transient))
@@ -128,7 +151,7 @@ class DownloadEngine:
             for i in range(0, len(missing), BATCH):
                 self.stats[acc.name].refetch_calls += 1
                 self.stats[acc.name].steal_calls += 1
-                await acc.fetch(missing[i:i + BATCH])
+                await acc.fetch(missing[i : i + BATCH])
         files = work.remaining[::-1] if pick.kind == "backup" else work.remaining
         for task in files:
             if task.info.message_id in work.done_ids:
@@ -176,7 +199,8 @@ class DownloadEngine:
         if doc is None:
             return False
         first_mid, fut = self.documents.setdefault(
-            doc, (task.info.message_id, asyncio.get_running_loop().create_future()))
+            doc, (task.info.message_id, asyncio.get_running_loop().create_future())
+        )
         if first_mid == task.info.message_id:
             return False  # this message is the document's first copy (or a backup of it)
         try:
@@ -186,10 +210,14 @@ class DownloadEngine:
                 return False  # the first copy failed: download this one
             raise
         final = safe_join(self.root, task.rel)
+        await self._disk(self._link, name, task, final, first)
+        self._committed(name, pick, task, first.sha256, linked_from=first.message_id)
+        return True
+
+    def _link(self, name: str, task: FileTask, final: Path, first: FileRecord) -> None:
         link_or_copy(self.root / first.path, final)
         self._sidecar(task, final, first.sha256)
-        self._commit(name, pick, task, final, first.sha256, linked_from=first.message_id)
-        return True
+        self._record(name, task, first.sha256)
 
     async def _download(self, acc: Account, pick: Pick, task: FileTask, race: FileRace) -> None:
         final = safe_join(self.root, task.rel)
@@ -197,17 +225,15 @@ class DownloadEngine:
         part_path = self.root / ".tgfetch-backup" / acc.name / f"{task.info.message_id}.part" if backup else None
         part = PartFile(final, part_path)
         try:
-            res = await fetch_file(acc, task, part, self.stats[acc.name], max_retries=self.max_retries,
-                                   on_bytes=self.store.add_fetched_bytes)
-            if race.winner is not None:
-                part.discard()
-                return
-            race.winner = acc.name
-            for other, t in race.holders.items():
-                if other != acc.name:
-                    t.cancel()
-            self._sidecar(task, final, part.sha.hexdigest())
-            sha = part.finish()
+            res = await fetch_file(
+                acc,
+                task,
+                part,
+                self.stats[acc.name],
+                max_retries=self.max_retries,
+                on_bytes=self.store.add_fetched_bytes,
+                executor=self.executor,
+            )
         except asyncio.CancelledError:
             if race.winner is not None and race.winner != acc.name:
                 part.discard()
@@ -217,32 +243,75 @@ class DownloadEngine:
         except BaseException:
             part.close()
             raise
+        if race.winner is not None:
+            part.discard()
+            return
+        race.winner = acc.name
+        for other, t in race.holders.items():
+            if other != acc.name:
+                t.cancel()
+        # fsync + rename + record go on in the background (never cut in half by a
+        # cancellation) while this slot already fetches its next file.
+        pick.work.finishing.add(task.info.message_id)
         self.scheduler.observe(acc.name, self.stats[acc.name].speed, res.fetched, res.seconds)
-        self._commit(acc.name, pick, task, final, sha)
+        job = asyncio.ensure_future(self._finish(acc.name, pick, task, final, part))
+        self.finalizing.add(job)
+        job.add_done_callback(self.finalizing.discard)
+
+    async def _finish(self, name: str, pick: Pick, task: FileTask, final: Path, part: PartFile) -> None:
+        try:
+            sha = await self._disk(self._finalize, name, task, final, part)
+        except StorageError as exc:
+            pick.work.finishing.discard(task.info.message_id)
+            self.fatal = self.fatal or exc
+            self.scheduler.notify()
+            return
+        pick.work.finishing.discard(task.info.message_id)
+        self._committed(name, pick, task, sha)
+
+    def _finalize(self, name: str, task: FileTask, final: Path, part: PartFile) -> str:
+        """Sidecar, fsync, rename, record done (in a worker thread)."""
+        self._sidecar(task, final, part.sha.hexdigest())
+        sha = part.finish()
+        self._record(name, task, sha)
+        return sha
 
     def _sidecar(self, task: FileTask, final: Path, sha: str) -> None:
         if task.album_index is None and not task.info.caption:
             return
         i = task.info
-        write_json_atomic(sidecar_path(final), {
-            "message_id": i.message_id, "album_id": i.media_group_id, "index": task.album_index,
-            "album_size": task.album_size, "caption": task.album_caption or i.caption,
-            "date": i.date.isoformat() if i.date else None, "file_name": i.file_name,
-            "mime_type": i.mime_type, "media_type": i.media_type, "size": i.file_size, "sha256": sha,
-        })
+        write_json_atomic(
+            sidecar_path(final),
+            {
+                "message_id": i.message_id,
+                "album_id": i.media_group_id,
+                "index": task.album_index,
+                "album_size": task.album_size,
+                "caption": task.album_caption or i.caption,
+                "date": i.date.isoformat() if i.date else None,
+                "file_name": i.file_name,
+                "mime_type": i.mime_type,
+                "media_type": i.media_type,
+                "size": i.file_size,
+                "sha256": sha,
+            },
+        )
 
-    def _commit(self, name: str, pick: Pick, task: FileTask, final: Path, sha: str,
-                linked_from: int | None = None) -> None:
+    def _record(self, name: str, task: FileTask, sha: str) -> None:
+        i = task.info
+        self.store.mark_done(
+            DoneFile(i.message_id, task.rel.as_posix(), i.file_size, sha, name, i.document_id, time.time())
+        )
+
+    def _committed(self, name: str, pick: Pick, task: FileTask, sha: str, linked_from: int | None = None) -> None:
         mid = task.info.message_id
-        rel = task.rel.as_posix()
-        self.store.mark_done(DoneFile(mid, rel, task.info.file_size, sha, name, task.info.document_id, time.time()))
         self.scheduler.file_done(pick.work, mid)
         self.failures.pop(mid, None)
-        rec = FileRecord(mid, rel, task.info.file_size, sha, name, linked_from=linked_from)
+        rec = FileRecord(mid, task.rel.as_posix(), task.info.file_size, sha, name, linked_from=linked_from)
         self.records.append(rec)
         st = self.stats[name]
         st.files += 1
-        st.current = rel
+        st.current = rec.path
         first = self.documents.get(task.info.document_id or -1)
         if first and first[0] == mid and not first[1].done():
             first[1].set_result(rec)

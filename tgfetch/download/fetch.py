@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from tgfetch.download.files import PartFile
@@ -35,19 +36,28 @@ class FetchResult:
     seconds: float
 
 
-async def fetch_file(acc: Account, task: FileTask, part: PartFile, stats: ClientStats, *,
-                     max_retries: int, on_bytes: Callable[[int], None] | None = None) -> FetchResult:
+async def fetch_file(
+    acc: Account,
+    task: FileTask,
+    part: PartFile,
+    stats: ClientStats,
+    *,
+    max_retries: int,
+    on_bytes: Callable[[int], None] | None = None,
+    executor: Executor | None = None,
+) -> FetchResult:
     """Fill `part` with the file's bytes; the caller renames it when complete."""
     mid = task.info.message_id
     size = task.info.file_size
-    offset = part.open()
+    # Opening may hash a large .part: off the event loop.
+    offset = await asyncio.get_running_loop().run_in_executor(executor, part.open)
     start, t0 = offset, time.monotonic()
     failures = 0
     pending = 0
     while part.offset < size or size == 0:
         loc = await _location(acc, mid, stats)
         try:
-            async for chunk in acc.iter_file(loc, part.offset, LANES if size > 2 * (1 << 20) else 1):
+            async for chunk in acc.iter_file(loc, part.offset, LANES):
                 part.write(chunk)
                 stats.bytes += len(chunk)
                 pending += len(chunk)

@@ -11,7 +11,7 @@ from typing import Any
 
 from tgfetch.errors import StorageError
 
-__all__ = ["ALIGN", "PartFile", "fsync_dir", "hash_file", "link_or_copy", "write_json_atomic"]
+__all__ = ["ALIGN", "PartFile", "hash_file", "link_or_copy", "write_json_atomic"]
 
 ALIGN = 4096  # upload.getFile offsets must be multiples of 4 KiB
 _HASH_BLOCK = 1 << 20
@@ -26,15 +26,6 @@ def storage_error(exc: OSError, path: Path) -> StorageError:
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return StorageError(f"cannot write {path}: permission denied or read-only file system")
     return StorageError(f"cannot write {path}: {exc.strerror or type(exc).__name__}")
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename in `path` durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def hash_file(path: Path, limit: int | None = None) -> tuple[Any, int]:
@@ -90,14 +81,17 @@ class PartFile:
         self.offset += len(data)
 
     def finish(self) -> str:
-        """fsync, rename to the final name, fsync the folder; return the sha256 hex."""
+        """fsync, rename to the final name; return the sha256 hex.
+
+        The folder is not fsynced: if a power cut loses the rename, the rerun finds
+        the done file missing from disk and downloads it again.
+        """
         try:
             self._f.flush()
             os.fsync(self._f.fileno())
             self._f.close()
             self._f = None
             os.replace(self.part, self.final)
-            fsync_dir(self.final.parent)
         except OSError as exc:
             self.close()
             raise storage_error(exc, self.final) from None

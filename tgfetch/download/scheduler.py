@@ -47,11 +47,14 @@ class GroupWork:
     owner: str = ""
     copies: set[str] = field(default_factory=set)
     done_ids: set[int] = field(default_factory=set)
+    finishing: set[int] = field(default_factory=set)  # fetched; being fsynced and renamed
 
     @property
     def remaining(self) -> list[FileTask]:
-        """Files of the group not finished yet."""
-        return [f for f in self.files if f.info.message_id not in self.done_ids]
+        """Files of the group not fetched yet."""
+        return [
+            f for f in self.files if f.info.message_id not in self.done_ids and f.info.message_id not in self.finishing
+        ]
 
     @property
     def bytes_left(self) -> int:
@@ -101,8 +104,14 @@ class ClientState:
 class Scheduler:
     """Hands out groups to clients' download slots; tracks stealing and failover."""
 
-    def __init__(self, plan: Mapping[str, Iterable[GroupWork]], speeds: Mapping[str, float] | None = None,
-                 *, stealing: bool = True, backups: bool = True) -> None:
+    def __init__(
+        self,
+        plan: Mapping[str, Iterable[GroupWork]],
+        speeds: Mapping[str, float] | None = None,
+        *,
+        stealing: bool = True,
+        backups: bool = True,
+    ) -> None:
         speeds = speeds or {}
         self.clients = {n: ClientState(n, speed=speeds.get(n, DEFAULT_SPEED)) for n in plan}
         for name, works in plan.items():
