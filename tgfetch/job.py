@@ -127,6 +127,8 @@ async def plan_scan(
     from tgfetch.distribution import TaskDistributor
 
     coll = collection if collection is not None else scan.collection
+    if not coll.groups:
+        raise UsageError(f"no messages in ids {scan.first_id}–{scan.last_id} of {scan.channel.key}: nothing to plan")
     metric = settings.load_balance_metric
     use_speeds = dict(speeds) if speeds and metric is LoadBalanceMetric.ESTIMATED_TIME else None
     return await TaskDistributor(settings).distribute(

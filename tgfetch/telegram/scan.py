@@ -61,6 +61,7 @@ class BatchPool:
     names: list[str]
     slices: dict[str, list[int]] = field(default_factory=dict)
     returned: list[int] = field(default_factory=list)
+    releases: int = 0
 
     def __post_init__(self) -> None:
         total = self.batches
@@ -100,7 +101,12 @@ class BatchPool:
         if current is not None:
             self.returned.append(current)
         if hi > lo:
-            self.slices[f"{name}#released"] = [lo, hi]
+            self.releases += 1  # a unique key: an earlier release of `name` may still hold batches
+            self.slices[f"{name}#released{self.releases}"] = [lo, hi]
+
+    def remaining(self) -> bool:
+        """Tell whether any batch is still to be handed out."""
+        return bool(self.returned) or any(hi > lo for lo, hi in self.slices.values())
 
 
 class _Scanner:
@@ -161,6 +167,8 @@ async def _complete_edges(
         edges.append((m[0].media_group_id, list(range(last_id + 1, min(top_id, last_id + ALBUM_SPAN - 1) + 1))))
     for album, ids in edges:
         for acc in alive:
+            if acc.dead is not None or acc.flood_wait_left > acc.handoff_seconds:
+                continue  # its flood gate would refuse without calling Telegram
             calls += 1
             try:
                 msgs = await acc.fetch(ids, timeout=sc.settings.grouping_timeout)
@@ -189,25 +197,32 @@ async def scan_accounts(
     if len(sc.dead) == len(accounts):
         raise TelegramAccessError(
             f"every account lost access while scanning {channel.key} ({', '.join(sc.dead)}); state kept")
-    # Batches given back by a dying account and not taken before the others finished.
-    for acc in (a for a in accounts.values() if a.dead is None):
+    # Batches given back and not taken before the others finished.  When only flood-waited
+    # accounts are left, wait for the one free soonest rather than drop the batches.
+    while pool.remaining():
+        alive = [a for a in accounts.values() if a.dead is None]
+        if not alive:
+            raise TelegramAccessError(
+                f"every account lost access while scanning {channel.key} ({', '.join(sc.dead)}); state kept")
+        acc = min(alive, key=lambda a: a.flood_wait_left)
+        await asyncio.sleep(acc.flood_wait_left)
         await sc.run_account(acc)
     if sc.failed:
         ids = pool.ids(sc.failed[0])
         raise TgfetchError(f"could not fetch message ids {ids[0]}–{ids[-1]} of {channel.key} after "
                            f"{settings.grouping_max_retries} retries")
     edge_calls, checked, completed = await _complete_edges(sc, first_id, last_id, top_id)
-    return _result(sc, channel, first_id, last_id, edge_calls, checked, completed)
+    return _result(sc, channel, first_id, last_id, top_id, edge_calls, checked, completed)
 
 
-def _result(sc: _Scanner, channel: ChannelRef, first_id: int, last_id: int, edge_calls: int,
+def _result(sc: _Scanner, channel: ChannelRef, first_id: int, last_id: int, top_id: int, edge_calls: int,
             checked: list[int], completed: list[int]) -> ScanResult:
     infos = [info for info, _ in sc.found.values()]
     collection = MessageCollection.from_messages(infos)
     partial = tuple(
         g.messages[0].media_group_id or 0 for g in collection.groups
         if g.is_media_group and _touches_edge(g.messages[0].message_id, g.messages[-1].message_id,
-                                              first_id, last_id)
+                                              first_id, last_id, top_id)
         and (g.messages[0].media_group_id not in checked)
     )
     return ScanResult(
@@ -219,5 +234,5 @@ def _result(sc: _Scanner, channel: ChannelRef, first_id: int, last_id: int, edge
     )
 
 
-def _touches_edge(lo: int, hi: int, first_id: int, last_id: int) -> bool:
-    return (lo == first_id and first_id > 1) or hi == last_id
+def _touches_edge(lo: int, hi: int, first_id: int, last_id: int, top_id: int) -> bool:
+    return (lo == first_id and first_id > 1) or (hi == last_id and last_id < top_id)
