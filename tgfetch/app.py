@@ -17,7 +17,7 @@ from telethon import TelegramClient
 
 from tgfetch.cli import CommandOptions, SimOptions
 from tgfetch.config import Settings, load_settings
-from tgfetch.errors import EXIT_FAILED_FILES, EXIT_OK, InterruptedJob, NotAvailableError, UsageError
+from tgfetch.errors import EXIT_FAILED_FILES, EXIT_OK, InterruptedJob, UsageError
 from tgfetch.job import JobReport, download_channel, plan_scan
 from tgfetch.report import live_monitor, print_plan, print_summary, write_report
 from tgfetch.telegram.clients import build_clients, close_clients, session_path
@@ -201,12 +201,55 @@ async def run_login(settings: Settings, name: str, phone: str | None, simulate: 
     return EXIT_OK
 
 
-async def run_coordinator(opts: CommandOptions, redis_url: str | None, insecure: bool) -> int:
-    """Run `coordinator`."""
-    raise NotAvailableError("'coordinator' is not available yet in this build")
+def _cluster_clients(opts: CommandOptions, prefix: str) -> tuple[dict[str, TelegramClient], str]:
+    """Clients for a cluster process: simulated accounts get names unique to this process."""
+    if opts.simulate is not None:
+        tg, clients = build_simulation(opts.simulate)
+        renamed = {f"{prefix}-{n}": tg.client(f"{prefix}-{n}") for n in clients}
+        bw = list(opts.simulate.bandwidth)
+        for i, name in enumerate(renamed):
+            if bw:
+                tg.set_bandwidth(name, bw[i % len(bw)] * 1e6)
+        return renamed, opts.settings.channel or tg.channel_username
+    clients, channel, _, _ = job_clients(opts)
+    return clients, channel
 
 
-async def run_worker(opts: CommandOptions, redis_url: str | None, machine_name: str | None) -> int:
-    """Run `worker`."""
-    raise NotAvailableError("'worker' is not available yet in this build")
+async def run_coordinator(opts: CommandOptions, redis_url: str | None, insecure: bool,
+                          expect_accounts: int = 0, wait_s: float = 60.0, lease_s: float = 60.0) -> int:
+    """Run `coordinator`: scan, plan over the workers' accounts, enqueue on Redis, show progress."""
+    from tgfetch.cluster.run import coordinate, redis_for
 
+    redis = redis_for(opts.settings, redis_url, insecure)
+    clients, channel = _cluster_clients(opts, "coordinator")
+    try:
+        async with _connected(clients):
+            return await coordinate(clients, channel, opts.settings, redis, expect_accounts=expect_accounts,
+                                    wait_s=wait_s, lease_s=lease_s, console=_console())
+    finally:
+        await redis.aclose()
+
+
+async def run_worker(opts: CommandOptions, redis_url: str | None, machine_name: str | None,
+                     insecure: bool = False, lease_s: float = 60.0) -> int:
+    """Run `worker`: download queued groups with this machine's accounts until the job is done."""
+    import socket
+
+    from tgfetch.cluster.run import redis_for, work
+
+    redis = redis_for(opts.settings, redis_url, insecure)
+    machine = machine_name or opts.settings.machine_name or socket.gethostname().split(".")[0]
+    clients, channel = _cluster_clients(opts, machine)
+    try:
+        async with _connected(clients):
+            code, records, info = await work(clients, channel, opts.settings, redis, machine=machine,
+                                             lease_s=lease_s, console=_console())
+    finally:
+        await redis.aclose()
+    if opts.report is not None:
+        import json
+
+        opts.report.parent.mkdir(parents=True, exist_ok=True)
+        opts.report.write_text(json.dumps({"machine": machine, "accounts": info,
+                                           "files": [r.__dict__ for r in records]}, indent=2, default=str))
+    return code

@@ -220,24 +220,35 @@ def login(name: str, phone: str | None, session_dir: Path | None, simulate: bool
 @job_options
 @click.option("--redis", "redis_url", help="Redis URL (redis:// or rediss://), or REDIS_URL.")
 @click.option("--insecure", is_flag=True, help="Allow a non-loopback Redis without a password.")
+@click.option("--expect-accounts", type=click.IntRange(0), default=0, show_default=True,
+              help="Plan once this many worker accounts registered (0: when no new one joined for 2 s).")
+@click.option("--wait", "wait_s", type=click.FloatRange(0), default=60.0, show_default=True,
+              help="Seconds to wait for workers to register.")
+@click.option("--lease", "lease_s", type=click.FloatRange(1), default=60.0, show_default=True,
+              help="Seconds a group stays leased to a silent worker before others reclaim it.")
 @run_command
-async def coordinator(opts: CommandOptions, redis_url: str | None, insecure: bool) -> int:
+async def coordinator(opts: CommandOptions, redis_url: str | None, insecure: bool, expect_accounts: int,
+                      wait_s: float, lease_s: float) -> int:
     """Multi-machine mode: scan, plan and enqueue the job on Redis; show progress."""
     from tgfetch.app import run_coordinator
 
-    return await run_coordinator(opts, redis_url, insecure)
+    return await run_coordinator(opts, redis_url, insecure, expect_accounts, wait_s, lease_s)
 
 
 @cli.command()
 @job_options
 @click.option("--redis", "redis_url", help="Redis URL (redis:// or rediss://), or REDIS_URL.")
 @click.option("--machine", "machine_name", help="This machine's name (default: host name).")
+@click.option("--insecure", is_flag=True, help="Allow a non-loopback Redis without a password.")
+@click.option("--lease", "lease_s", type=click.FloatRange(1), default=60.0, show_default=True,
+              help="Lease seconds (must match the coordinator's).")
 @run_command
-async def worker(opts: CommandOptions, redis_url: str | None, machine_name: str | None) -> int:
+async def worker(opts: CommandOptions, redis_url: str | None, machine_name: str | None, insecure: bool,
+                 lease_s: float) -> int:
     """Multi-machine mode: download groups from the Redis queue with this machine's accounts."""
     from tgfetch.app import run_worker
 
-    return await run_worker(opts, redis_url, machine_name)
+    return await run_worker(opts, redis_url, machine_name, insecure, lease_s)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -61,12 +61,14 @@ async def _wait(stop: asyncio.Event, seconds: float) -> None:
 async def _start(queue: ClusterQueue, plan: Mapping[str, Sequence[GroupPayload]], meta: Mapping[str, str | int]) -> int:
     """Store meta and enqueue; return the number of groups newly added."""
     current = await queue.meta()
-    fields: dict[str, str | int | float] = {**meta, **plan_totals(plan)}
+    fields: dict[str, str | int | float] = {**meta}
+    if plan:  # a restarted coordinator passes no plan: keep the stored totals
+        fields |= plan_totals(plan)
     if "state" not in current:
         fields |= {"state": "planning", "created_at": time.time()}
     await queue.set_meta(fields)
     added = await queue.enqueue_plan(plan, final=True)
-    log.info("job %s: %d groups enqueued now (%d planned)", queue.keys.job, added, fields["total_groups"])
+    log.info("job %s: %d groups enqueued now (%s planned)", queue.keys.job, added, fields.get("total_groups", "?"))
     return added
 
 

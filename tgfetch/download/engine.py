@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from tgfetch.download.fetch import FileFailed, fetch_file
 from tgfetch.download.files import PartFile, link_or_copy, write_json_atomic
 from tgfetch.download.naming import safe_join, sidecar_path
-from tgfetch.download.scheduler import FileTask, Pick, Scheduler
+from tgfetch.download.scheduler import FileTask, GroupWork, Pick, Scheduler
 from tgfetch.download.stats import ClientStats, FileRecord
 from tgfetch.errors import StorageError
 from tgfetch.store import DoneFile, StateStore
@@ -87,6 +87,27 @@ class DownloadEngine:
             for t in slots:
                 t.cancel()
             await asyncio.gather(*slots, return_exceptions=True)
+
+    async def download_group(self, acc: Account, work: GroupWork) -> list[FileRecord]:
+        """Download one group with one account outside the scheduler (multi-machine mode).
+
+        Returns the group's records once every file is fsynced, renamed and recorded;
+        raises FileFailed when a file could not be downloaded.
+        """
+        self.scheduler.clients[acc.name].inflight.append(work)
+        try:
+            await self._group(acc, Pick(work, "own"))
+        finally:
+            self.scheduler.group_left(acc.name, work)
+            while self.finalizing:
+                await asyncio.gather(*self.finalizing, return_exceptions=True)
+        if self.fatal is not None:
+            raise self.fatal
+        failed = [f.info.message_id for f in work.files if f.info.message_id in self.failures]
+        if failed:
+            raise FileFailed(f"messages {failed} failed: {self.failures[failed[0]]}")
+        ids = {f.info.message_id for f in work.files}
+        return [r for r in self.records if r.message_id in ids]
 
     async def _prefetch(self, name: str) -> None:
         """Fetch, in batches, the planned messages this account did not scan itself."""
