@@ -130,7 +130,13 @@ async def plan_scan(
     if not coll.groups:
         raise UsageError(f"no messages in ids {scan.first_id}–{scan.last_id} of {scan.channel.key}: nothing to plan")
     metric = settings.load_balance_metric
-    use_speeds = dict(speeds) if speeds and metric is LoadBalanceMetric.ESTIMATED_TIME else None
+    timed = metric is LoadBalanceMetric.ESTIMATED_TIME or (mode or settings.mode) == "auto"
+    use_speeds = None
+    if speeds and timed:
+        # An account without history is assumed as slow as the slowest measured one;
+        # stealing corrects the guess once it runs.
+        slowest = min(speeds.values())
+        use_speeds = {n: speeds.get(n, slowest) for n in names}
     return await TaskDistributor(settings).distribute(
         coll, names, mode=mode, client_speeds=use_speeds, scanned_by=scan.scanned_by)
 
@@ -185,11 +191,12 @@ async def download_channel(
             stages["plan"] = time.monotonic() - t0 - sum(stages.values())
             await _run_engine(engine, monitor)
             stages["download"] = time.monotonic() - t0 - sum(stages.values())
-        _save_speeds(store, scheduler, stats)
+        _save_speeds(store, scheduler, alive)
         report = JobReport(
             channel=ref.key, first_id=first, last_id=last, strategy=strategy, plan=plan, scan=scan,
-            files=pending.done + engine.records, failures=dict(engine.failures),
-            clients=_client_summary(scheduler, stats), api_calls={n: a.rpc_counts() for n, a in accounts.items()},
+            files=pending.done + list(engine.records.values()), failures=dict(engine.failures),
+            clients=_client_summary(scheduler, stats, alive),
+            api_calls={n: a.rpc_counts() for n, a in accounts.items()},
             elapsed_s=time.monotonic() - t0, dest=root, fetched_bytes=store.fetched_bytes(),
             stage_seconds={k: round(v, 4) for k, v in stages.items()},
         )
@@ -206,19 +213,22 @@ async def _run_engine(engine: DownloadEngine, monitor: Monitor | None) -> None:
         await engine.run()
 
 
-def _save_speeds(store: StateStore, scheduler: Scheduler, stats: Mapping[str, ClientStats]) -> None:
-    for name, st in stats.items():
-        if st.bytes > 0 and st.speed > 0:
-            store.save_speed(name, st.speed, scheduler.clients[name].overhead, 1)
+def _save_speeds(store: StateStore, scheduler: Scheduler, accounts: Mapping[str, Account]) -> None:
+    for name, acc in accounts.items():
+        if acc.net_bytes > 0 and acc.throughput > 0 and name in scheduler.clients:
+            store.save_speed(name, acc.throughput, scheduler.clients[name].overhead, 1)
 
 
-def _client_summary(scheduler: Scheduler, stats: Mapping[str, ClientStats]) -> dict[str, dict[str, Any]]:
+def _client_summary(scheduler: Scheduler, stats: Mapping[str, ClientStats],
+                    accounts: Mapping[str, Account]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for name, st in stats.items():
         c = scheduler.clients.get(name)
+        acc = accounts.get(name)
         out[name] = {
             "files": st.files, "bytes": st.bytes, "seconds": round(st.busy_seconds, 3), "errors": st.errors,
-            "refetch_calls": st.refetch_calls, "steal_calls": st.steal_calls, "speed_bps": round(st.speed, 1),
+            "refetch_calls": st.refetch_calls, "steal_calls": st.steal_calls,
+            "speed_bps": round(acc.throughput if acc else st.speed, 1),
             "stolen_in": c.stolen_in if c else 0, "stolen_out": c.stolen_out if c else 0,
             "backups": c.backups if c else 0, "handoffs": c.handoffs if c else 0,
             "state": (f"dead: {c.dead}" if c and c.dead else st.state),

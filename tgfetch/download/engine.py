@@ -27,19 +27,11 @@ from tgfetch.store import DoneFile, StateStore
 from tgfetch.telegram.account import Account
 from tgfetch.telegram.rpc import AccessDenied, AccountDead, FloodWait, Transient
 
-__all__ = ["DownloadEngine", "FileRace"]
+__all__ = ["DownloadEngine"]
 
 log = logging.getLogger("tgfetch.download")
 T = TypeVar("T")
 BATCH = 200
-
-
-@dataclass
-class FileRace:
-    """The copies of one file in flight; the first to finish wins."""
-
-    winner: str | None = None
-    holders: dict[str, asyncio.Task[None]] = field(default_factory=dict)
 
 
 @dataclass
@@ -53,9 +45,8 @@ class DownloadEngine:
     stats: dict[str, ClientStats]
     concurrency: int
     max_retries: int
-    records: list[FileRecord] = field(default_factory=list)
+    records: dict[int, FileRecord] = field(default_factory=dict)
     failures: dict[int, str] = field(default_factory=dict)
-    races: dict[int, FileRace] = field(default_factory=dict)
     documents: dict[int, tuple[int, asyncio.Future[FileRecord]]] = field(default_factory=dict)
     fatal: BaseException | None = None
     # Disk work (open, fsync, rename, state DB) runs here so slow fsyncs overlap.
@@ -106,8 +97,7 @@ class DownloadEngine:
         failed = [f.info.message_id for f in work.files if f.info.message_id in self.failures]
         if failed:
             raise FileFailed(f"messages {failed} failed: {self.failures[failed[0]]}")
-        ids = {f.info.message_id for f in work.files}
-        return [r for r in self.records if r.message_id in ids]
+        return [self.records[f.info.message_id] for f in work.files if f.info.message_id in self.records]
 
     async def _prefetch(self, name: str) -> None:
         """Fetch, in batches, the planned messages this account did not scan itself."""
@@ -137,6 +127,7 @@ class DownloadEngine:
                     st.state = f"flood-wait {acc.flood_wait_left:.0f}s"
                     await sched.wait_change(min(acc.flood_wait_left, 1.0))
                 continue
+            self._refresh_speeds()
             pick = sched.next(name)
             if pick is None:
                 st.state = "idle" if st.active == 0 else st.state
@@ -163,7 +154,15 @@ class DownloadEngine:
         if me.dead is None:
             st.state = "done"
 
+    def _refresh_speeds(self) -> None:
+        for name, acc in self.accounts.items():
+            c = self.scheduler.clients[name]
+            c.speed = acc.speed_estimate(c.speed)
+
     async def _group(self, acc: Account, pick: Pick) -> None:
+        if pick.kind == "backup":
+            await self._backup(acc, pick)
+            return
         work = pick.work
         missing = [f.info.message_id for f in work.remaining if f.info.message_id not in acc.locations]
         if missing:
@@ -173,11 +172,67 @@ class DownloadEngine:
                 self.stats[acc.name].refetch_calls += 1
                 self.stats[acc.name].steal_calls += 1
                 await acc.fetch(missing[i : i + BATCH])
-        files = work.remaining[::-1] if pick.kind == "backup" else work.remaining
-        for task in files:
-            if task.info.message_id in work.done_ids:
-                continue
-            await self._file(acc, pick, task)
+        for task in work.remaining:
+            if work.lost_by(acc.name):
+                return
+            mid = task.info.message_id
+            if mid not in work.done_ids and mid not in work.finishing:
+                await self._file(acc, pick, task)
+        if not work.remaining and work.winner is None:
+            self._win(acc.name, work)
+
+    def _win(self, name: str, work: GroupWork) -> None:
+        """`name` has the whole group: stop the other copy."""
+        work.winner = name
+        for other, t in list(work.holders.items()):
+            if other != name:
+                t.cancel()
+
+    async def _backup(self, acc: Account, pick: Pick) -> None:
+        """Race a slow client for a whole group; the first copy with every file wins."""
+        work = pick.work
+        missing = [f.info.message_id for f in work.files if f.info.message_id not in acc.locations]
+        for i in range(0, len(missing), BATCH):
+            self.stats[acc.name].refetch_calls += 1
+            self.stats[acc.name].steal_calls += 1
+            await acc.fetch(missing[i : i + BATCH])
+        job = asyncio.create_task(self._backup_copy(acc, pick))
+        work.holders[acc.name] = job
+        try:
+            await job
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if not work.lost_by(acc.name) or (current and current.cancelling()):
+                raise
+        except FileFailed as exc:
+            log.info("%s: backup copy abandoned (%s)", acc.name, exc)
+        finally:
+            work.holders.pop(acc.name, None)
+
+    async def _backup_copy(self, acc: Account, pick: Pick) -> None:
+        work = pick.work
+        parts: list[tuple[FileTask, PartFile]] = []
+        try:
+            for task in work.files:
+                if work.winner is not None:
+                    return
+                final = safe_join(self.root, task.rel)
+                part = PartFile(final, self.root / ".tgfetch-backup" / acc.name / f"{task.info.message_id}.part")
+                parts.append((task, part))
+                await fetch_file(acc, task, part, self.stats[acc.name], max_retries=self.max_retries,
+                                 on_bytes=self.store.add_fetched_bytes, executor=self.executor)
+            if work.winner is not None:
+                return
+            self._win(acc.name, work)
+            while work.finishing:  # the other copy's renames land first, then ours replace them
+                await asyncio.sleep(0.005)
+            for task, part in parts:
+                work.finishing.add(task.info.message_id)
+                self._spawn_finish(acc.name, pick, task, part.final, part)
+            parts = []
+        finally:
+            for _, part in parts:
+                part.discard()
 
     def _with_likely_steals(self, victim: str, ids: list[int]) -> list[int]:
         """Add the victim's next groups to a steal's re-fetch so later steals need no call."""
@@ -190,19 +245,16 @@ class DownloadEngine:
         return out
 
     async def _file(self, acc: Account, pick: Pick, task: FileTask) -> None:
-        mid = task.info.message_id
-        race = self.races.setdefault(mid, FileRace())
-        if race.winner is not None:
-            return
+        mid, work = task.info.message_id, pick.work
         if await self._linked_duplicate(acc.name, pick, task):
             return
-        job = asyncio.create_task(self._download(acc, pick, task, race))
-        race.holders[acc.name] = job
+        job = asyncio.create_task(self._download(acc, pick, task))
+        work.holders[acc.name] = job
         try:
             await job
         except asyncio.CancelledError:
             current = asyncio.current_task()
-            if race.winner is None or race.winner == acc.name or (current and current.cancelling()):
+            if not work.lost_by(acc.name) or (current and current.cancelling()):
                 raise
         except FileFailed as exc:
             self.failures[mid] = str(exc)
@@ -210,9 +262,10 @@ class DownloadEngine:
             self.store.record_failure(mid, str(exc))
             log.error("%s: %s", acc.name, exc)
         finally:
-            race.holders.pop(acc.name, None)
+            work.holders.pop(acc.name, None)
             first = self.documents.get(task.info.document_id or -1)
-            if first and first[0] == mid and not first[1].done() and race.winner is None and not race.holders:
+            settled = mid in work.done_ids or mid in work.finishing
+            if first and first[0] == mid and not first[1].done() and not settled and not work.holders:
                 first[1].cancel()
 
     async def _linked_duplicate(self, name: str, pick: Pick, task: FileTask) -> bool:
@@ -240,11 +293,20 @@ class DownloadEngine:
         self._sidecar(task, final, first.sha256)
         self._record(name, task, first.sha256)
 
-    async def _download(self, acc: Account, pick: Pick, task: FileTask, race: FileRace) -> None:
+    async def _download(self, acc: Account, pick: Pick, task: FileTask) -> None:
+        work = pick.work
         final = safe_join(self.root, task.rel)
         backup = pick.kind == "backup"
         part_path = self.root / ".tgfetch-backup" / acc.name / f"{task.info.message_id}.part" if backup else None
         part = PartFile(final, part_path)
+        counted = 0
+
+        def progress(n: int) -> None:
+            nonlocal counted
+            if work.owner == acc.name:
+                counted += n
+                work.partial += n
+
         try:
             res = await fetch_file(
                 acc,
@@ -254,28 +316,27 @@ class DownloadEngine:
                 max_retries=self.max_retries,
                 on_bytes=self.store.add_fetched_bytes,
                 executor=self.executor,
+                on_chunk=progress,
             )
-        except asyncio.CancelledError:
-            if race.winner is not None and race.winner != acc.name:
+        except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError) and work.lost_by(acc.name):
                 part.discard()
             else:
                 part.close()
             raise
-        except BaseException:
-            part.close()
-            raise
-        if race.winner is not None:
+        finally:
+            work.partial -= counted
+        if work.lost_by(acc.name):
             part.discard()
             return
-        race.winner = acc.name
-        for other, t in race.holders.items():
-            if other != acc.name:
-                t.cancel()
-        # fsync + rename + record go on in the background (never cut in half by a
-        # cancellation) while this slot already fetches its next file.
         pick.work.finishing.add(task.info.message_id)
-        self.scheduler.observe(acc.name, self.stats[acc.name].speed, res.fetched, res.seconds)
-        job = asyncio.ensure_future(self._finish(acc.name, pick, task, final, part))
+        self.scheduler.observe(acc.name, acc.throughput, res.fetched, res.seconds)
+        self._spawn_finish(acc.name, pick, task, final, part)
+
+    def _spawn_finish(self, name: str, pick: Pick, task: FileTask, final: Path, part: PartFile) -> None:
+        """fsync + rename + record in the background (never cut in half by a cancellation)
+        while the slot already fetches its next file."""
+        job = asyncio.ensure_future(self._finish(name, pick, task, final, part))
         self.finalizing.add(job)
         job.add_done_callback(self.finalizing.discard)
 
@@ -329,7 +390,7 @@ class DownloadEngine:
         self.scheduler.file_done(pick.work, mid)
         self.failures.pop(mid, None)
         rec = FileRecord(mid, task.rel.as_posix(), task.info.file_size, sha, name, linked_from=linked_from)
-        self.records.append(rec)
+        self.records[mid] = rec
         st = self.stats[name]
         st.files += 1
         st.current = rec.path

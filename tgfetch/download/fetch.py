@@ -45,6 +45,7 @@ async def fetch_file(
     max_retries: int,
     on_bytes: Callable[[int], None] | None = None,
     executor: Executor | None = None,
+    on_chunk: Callable[[int], None] | None = None,
 ) -> FetchResult:
     """Fill `part` with the file's bytes; the caller renames it when complete."""
     mid = task.info.message_id
@@ -60,6 +61,8 @@ async def fetch_file(
             async for chunk in acc.iter_file(loc, part.offset, LANES):
                 part.write(chunk)
                 stats.bytes += len(chunk)
+                if on_chunk is not None:
+                    on_chunk(len(chunk))
                 pending += len(chunk)
                 if pending >= _FLUSH_BYTES and on_bytes is not None:
                     on_bytes(pending)

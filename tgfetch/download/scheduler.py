@@ -48,6 +48,15 @@ class GroupWork:
     copies: set[str] = field(default_factory=set)
     done_ids: set[int] = field(default_factory=set)
     finishing: set[int] = field(default_factory=set)  # fetched; being fsynced and renamed
+    # Backups race for the whole group: the first copy to finish a file wins it, so one
+    # account downloads every file of an album.
+    winner: str | None = None
+    holders: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    partial: int = 0  # bytes of unfinished files already fetched by the owner
+
+    def lost_by(self, name: str) -> bool:
+        """True when another copy has won this group."""
+        return self.winner is not None and self.winner != name
 
     @property
     def remaining(self) -> list[FileTask]:
@@ -58,8 +67,8 @@ class GroupWork:
 
     @property
     def bytes_left(self) -> int:
-        """Bytes of the files not finished yet."""
-        return sum(f.info.file_size for f in self.remaining)
+        """Bytes still to fetch."""
+        return max(0, sum(f.info.file_size for f in self.remaining) - self.partial)
 
 
 @dataclass(frozen=True)
@@ -185,17 +194,17 @@ class Scheduler:
         return None
 
     def _backup(self, me: ClientState) -> Pick | None:
-        if me.inflight:
-            return None
+        busy = me.est_remaining
         best: tuple[float, GroupWork, ClientState] | None = None
         for c in self.alive:
             if c is me:
                 continue
             for w in c.inflight:
-                if len(w.copies) > 1 or not w.remaining:
+                if len(w.copies) > 1 or not w.remaining or w.winner is not None:
                     continue
                 theirs = c.time_for(w.bytes_left, len(w.remaining))
-                mine = me.time_for(w.bytes_left, len(w.remaining))
+                # A backup fetches the whole group again, so that one account has all of it.
+                mine = busy + me.time_for(sum(f.info.file_size for f in w.files), len(w.files))
                 if mine * BACKUP_MARGIN < theirs and (best is None or theirs > best[0]):
                     best = (theirs, w, c)
         if best is None:
@@ -217,6 +226,7 @@ class Scheduler:
             me.inflight.remove(w)
         w.copies.discard(name)
         if w.remaining and not w.copies and w not in self.released:
+            w.winner = None  # whoever takes it over downloads the rest
             self.released.append(w)
         self.notify()
 

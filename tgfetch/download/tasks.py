@@ -86,12 +86,30 @@ def _size(path: Path) -> int:
 
 
 def works(pending: Pending, plan: Mapping[str, Iterable[MessageGroup]]) -> dict[str, list[GroupWork]]:
-    """Each client's group work from a plan (client → groups, possibly pieces of albums)."""
-    out: dict[str, list[GroupWork]] = {}
+    """Each client's group work from a plan; an album a plan split (range_based) is downloaded whole.
+
+    The pieces of a split album are merged on the client that was given most of its files,
+    so one account downloads the whole album whatever the strategy.
+    """
+    pieces: dict[int, list[tuple[str, MessageGroup]]] = {}
+    out: dict[str, list[GroupWork]] = {client: [] for client in plan}
     for client, groups in plan.items():
-        lst = out.setdefault(client, [])
         for g in groups:
-            files = [pending.tasks[m.message_id] for m in g.messages if m.message_id in pending.tasks]
-            if files:
-                lst.append(GroupWork(g, files, client))
+            album = g.messages[0].media_group_id
+            if album is not None:
+                pieces.setdefault(album, []).append((client, g))
+            else:
+                _add(out[client], pending, g, client)
+    for album, parts in pieces.items():
+        if len(parts) > 1:
+            log.info("album %d was split by the plan; one account downloads it whole", album)
+        client = max(parts, key=lambda p: (p[1].total_files, -p[1].first_id))[0]
+        whole = MessageGroup.of([m for _, g in parts for m in g.messages])
+        _add(out[client], pending, whole, client)
     return out
+
+
+def _add(lst: list[GroupWork], pending: Pending, g: MessageGroup, client: str) -> None:
+    files = [pending.tasks[m.message_id] for m in g.messages if m.message_id in pending.tasks]
+    if files:
+        lst.append(GroupWork(g, files, client))

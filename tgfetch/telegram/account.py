@@ -75,6 +75,11 @@ class Account:
         self.dead: str | None = None
         self.channel: Any = None  # InputChannel of *this* account
         self.locations: dict[int, FileLocation] = {}
+        # Download throughput: file bytes over the time at least one getFile was in flight.
+        self.net_bytes = 0
+        self.net_seconds = 0.0
+        self._net_active = 0
+        self._net_since = 0.0
         # Flood waits are handled here so that only this account pauses.
         client.flood_sleep_threshold = 0
 
@@ -115,6 +120,30 @@ class Account:
                 if isinstance(problem, Transient):
                     await self.reconnect()
                 raise problem from None
+
+    @property
+    def throughput(self) -> float:
+        """Measured download speed in bytes/s (0 before any file byte)."""
+        busy = self.net_seconds + (time.monotonic() - self._net_since if self._net_active else 0.0)
+        return self.net_bytes / busy if busy > 0 else 0.0
+
+    def speed_estimate(self, prior: float) -> float:
+        """Live speed for scheduling: `prior` until 0.3 s of transfers were seen."""
+        busy = self.net_seconds + (time.monotonic() - self._net_since if self._net_active else 0.0)
+        if busy < 0.3:
+            return prior
+        return max(self.net_bytes, 1024) / busy
+
+    def _net_enter(self) -> None:
+        if self._net_active == 0:
+            self._net_since = time.monotonic()
+        self._net_active += 1
+
+    def _net_exit(self, nbytes: int) -> None:
+        self._net_active -= 1
+        self.net_bytes += nbytes
+        if self._net_active == 0:
+            self.net_seconds += time.monotonic() - self._net_since
 
     def pause(self, seconds: float) -> None:
         """Pause every call of this account for `seconds`."""
@@ -225,6 +254,15 @@ class Account:
             offset += stride
 
     async def _get_chunk(self, loc: FileLocation, offset: int) -> bytes:
+        self._net_enter()
+        got = 0
+        try:
+            got = len(chunk := await self._get_chunk_raw(loc, offset))
+            return chunk
+        finally:
+            self._net_exit(got)
+
+    async def _get_chunk_raw(self, loc: FileLocation, offset: int) -> bytes:
         it = self.client.iter_download(
             loc.location, offset=offset, limit=1, request_size=REQUEST_SIZE, file_size=loc.size, dc_id=loc.dc_id)
         async for chunk in it:

@@ -1,0 +1,110 @@
+"""Balancing while it runs (issue 6): unequal accounts, failover, flood hand-off, learned speeds."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from download_helpers import check_all_files, settings_for
+
+from tgfetch.job import JobReport, download_channel
+from tgfetch.store import StateStore
+from tgfetch.telegram.simulator import SimulatedTelegram
+
+MB = 1_000_000
+# 1, 3 and 9 MB/s scaled down 10x so the tests stay fast; sizes scaled to match.
+BANDWIDTHS = {"client1": 0.1 * MB, "client2": 0.3 * MB, "client3": 0.9 * MB}
+
+
+def channel(**kw: object) -> SimulatedTelegram:
+    return SimulatedTelegram(seed=31, messages=220, first_id=500, size_scale=0.0015, **kw)  # type: ignore[arg-type]
+
+
+async def run(sim: SimulatedTelegram, dest: Path, bandwidths: dict[str, float] = BANDWIDTHS,
+              **settings: object) -> JobReport:
+    clients = {n: sim.client(n, bandwidth=bw) for n, bw in bandwidths.items()}
+    try:
+        return await download_channel(clients, sim.channel_username, sim.first_id, None, dest,
+                                      settings_for(dest, **settings))  # type: ignore[arg-type]
+    finally:
+        for c in clients.values():
+            await c.disconnect()
+
+
+def albums_by_one_client(sim: SimulatedTelegram, report: JobReport) -> None:
+    who = {f.message_id: f.client for f in report.files}
+    clients: dict[int, set[str]] = defaultdict(set)
+    for m in sim.media_messages():
+        if m.grouped_id is not None:
+            clients[m.grouped_id].add(who[m.id])
+    assert clients, "the channel must have albums"
+    split = {a: c for a, c in clients.items() if len(c) > 1}
+    assert not split, f"albums downloaded by several clients: {split}"
+
+
+@pytest.mark.parametrize("mode", ["range_based", "media_group_aware", "load_balanced", "auto"])
+async def test_unequal_accounts_every_strategy(tmp_path: Path, mode: str) -> None:
+    sim = channel()
+    report = await run(sim, tmp_path / "dl", task_distribution_mode=mode)
+    check_all_files(sim, report)
+    albums_by_one_client(sim, report)
+    # The fastest account must end up doing the most bytes whatever the plan said.
+    got = {n: c["bytes"] for n, c in report.clients.items()}
+    assert got["client3"] > got["client1"], got
+
+
+async def test_stealing_moves_work_to_the_fast_account(tmp_path: Path) -> None:
+    sim = channel()
+    report = await run(sim, tmp_path / "dl", load_balance_metric="file_count")
+    stolen_in = {n: c["stolen_in"] for n, c in report.clients.items()}
+    stolen_out = {n: c["stolen_out"] for n, c in report.clients.items()}
+    assert stolen_in["client3"] > 0 and stolen_out["client1"] > 0, (stolen_in, stolen_out)
+    assert sum(stolen_in.values()) == sum(stolen_out.values())
+    assert {"stolen_in", "stolen_out", "backups", "handoffs", "speed_bps"} <= set(report.clients["client1"])
+
+
+async def test_account_revoked_at_30_percent_finishes_through_the_others(tmp_path: Path) -> None:
+    probe = channel()
+    share = int(0.3 * sum(m.size for m in probe.media_messages()) / 3)
+    sim = channel(faults=f"revoke:client2:after_bytes={share}")
+    report = await run(sim, tmp_path / "dl", {n: 0.5 * MB for n in BANDWIDTHS})
+    check_all_files(sim, report)
+    assert report.clients["client2"]["state"].startswith("dead")
+    assert report.clients["client2"]["bytes"] > 0
+    assert any(f.client == "client2" for f in report.files), "client2 worked before it was revoked"
+
+
+async def test_long_flood_wait_hands_work_off(tmp_path: Path) -> None:
+    sim = channel(faults="flood:GetFileRequest:at=3:seconds=120@client1")
+    t0 = time.monotonic()
+    report = await run(sim, tmp_path / "dl", {n: 0.5 * MB for n in BANDWIDTHS})
+    elapsed = time.monotonic() - t0
+    check_all_files(sim, report)
+    assert report.clients["client1"]["handoffs"] > 0
+    assert elapsed < 100, "the job must not wait for the 120 s flood"
+
+
+async def test_learned_speeds_are_saved_and_used_by_the_next_plan(tmp_path: Path) -> None:
+    dest = tmp_path / "dl"
+    sim = SimulatedTelegram(seed=32, messages=300, first_id=100, size_scale=0.0015)
+    clients = {n: sim.client(n, bandwidth=bw) for n, bw in BANDWIDTHS.items()}
+    try:
+        first = await download_channel(clients, sim.channel_username, 100, 249, dest, settings_for(dest))
+        with StateStore.open(dest / ".tgfetch.sqlite", channel_id=sim.channel_id, channel_key=first.channel,
+                             template="{message_id}_{file_name}") as store:
+            speeds = {n: s.bytes_per_s for n, s in store.load_speeds().items()}
+        # Every account that delivered bytes has a measured speed, in the order of its bandwidth.
+        assert {"client2", "client3"} <= set(speeds) <= set(BANDWIDTHS)
+        assert speeds["client3"] > 1.5 * speeds["client2"], speeds
+        assert speeds.get("client1", 0) < speeds["client2"], speeds
+        assert speeds["client3"] == pytest.approx(BANDWIDTHS["client3"], rel=0.35)
+        second = await download_channel(clients, sim.channel_username, 250, 399, dest,
+                                        settings_for(dest, load_balance_metric="estimated_time"))
+    finally:
+        for c in clients.values():
+            await c.disconnect()
+    assert second.plan is not None and second.plan.metric.value == "estimated_time"
+    planned = {a.client_name: a.estimated_size for a in second.plan.client_assignments}
+    assert planned["client3"] > planned["client1"], planned
