@@ -74,3 +74,18 @@ def test_flag_overrides_env(tmp_path: Path) -> None:
     argv = [sys.executable, "-m", "tgfetch", "plan", "--batch-size", "0"]
     out = run(argv, {"GROUPING_BATCH_SIZE": "5"}, tmp_path)
     assert out.returncode == 2 and "GROUPING_BATCH_SIZE=0" in out.stderr
+
+
+def test_seed_test_script_passes(tmp_path: Path) -> None:
+    out = run([sys.executable, str(ROOT / "test_media_group_distribution.py")], cwd=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "OK" in out.stdout and "range_based" in out.stdout
+
+
+def test_seed_example_plan_names_split_albums(tmp_path: Path) -> None:
+    argv = [sys.executable, str(ROOT / "main.py"), "plan", "--simulate", "--sim-messages", "150", "--sim-clients", "3"]
+    out = run(argv, {"TASK_DISTRIBUTION_MODE": "range_based"}, tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "72006–72155" in out.stdout and "split" in out.stdout
+    out = run(argv, {"TASK_DISTRIBUTION_MODE": "media_group_aware"}, tmp_path)
+    assert out.returncode == 0 and "albums kept whole: 12 of 12" in out.stdout
