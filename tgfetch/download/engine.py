@@ -128,7 +128,7 @@ class DownloadEngine:
                     await sched.wait_change(min(acc.flood_wait_left, 1.0))
                 continue
             self._refresh_speeds()
-            pick = sched.next(name)
+            pick = sched.next(name, lambda w: all(f.info.message_id in acc.locations for f in w.remaining))
             if pick is None:
                 st.state = "idle" if st.active == 0 else st.state
                 await sched.wait_change(0.25)

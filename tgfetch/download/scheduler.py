@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Mapping
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
@@ -24,6 +25,7 @@ __all__ = ["ClientState", "FileTask", "GroupWork", "Pick", "Scheduler"]
 DEFAULT_SPEED = 1_000_000.0  # bytes/s assumed before anything is measured
 DEFAULT_OVERHEAD = 0.05  # seconds per file before anything is measured
 BACKUP_MARGIN = 1.5  # a backup must promise to finish this many times sooner
+STEAL_LOOKAHEAD = 64  # groups looked at past the largest stealable one for one needing no re-fetch
 
 
 @dataclass(frozen=True)
@@ -85,8 +87,10 @@ class ClientState:
     """One client as the scheduler sees it."""
 
     name: str
-    queue: list[GroupWork] = field(default_factory=list)
+    queue: deque[GroupWork] = field(default_factory=deque)  # unstarted, largest first
     inflight: list[GroupWork] = field(default_factory=list)
+    queued_bytes: int = 0
+    queued_files: int = 0
     speed: float = DEFAULT_SPEED
     overhead: float = DEFAULT_OVERHEAD
     dead: str | None = None
@@ -105,9 +109,23 @@ class ClientState:
     @property
     def est_remaining(self) -> float:
         """Estimated seconds until this client's queue and groups in flight are done."""
-        nbytes = sum(w.bytes_left for w in self.queue) + sum(w.bytes_left for w in self.inflight)
-        nfiles = sum(len(w.remaining) for w in self.queue) + sum(len(w.remaining) for w in self.inflight)
+        nbytes = self.queued_bytes + sum(w.bytes_left for w in self.inflight)
+        nfiles = self.queued_files + sum(len(w.remaining) for w in self.inflight)
         return self.time_for(nbytes, nfiles)
+
+    def set_queue(self, works: Iterable[GroupWork]) -> None:
+        """Replace the queue (sorted largest first) and its totals."""
+        self.queue = deque(sorted(works, key=lambda w: (-w.bytes_left, w.group.first_id)))
+        self.queued_bytes = sum(w.bytes_left for w in self.queue)
+        self.queued_files = sum(len(w.remaining) for w in self.queue)
+
+    def take(self, index: int = 0) -> GroupWork:
+        """Remove and return the queued group at `index` (0: the largest)."""
+        w = self.queue[index]
+        del self.queue[index]
+        self.queued_bytes -= w.bytes_left
+        self.queued_files -= len(w.remaining)
+        return w
 
 
 class Scheduler:
@@ -124,10 +142,10 @@ class Scheduler:
         speeds = speeds or {}
         self.clients = {n: ClientState(n, speed=speeds.get(n, DEFAULT_SPEED)) for n in plan}
         for name, works in plan.items():
-            q = sorted(works, key=lambda w: (-w.bytes_left, w.group.first_id))
-            for w in q:
+            c = self.clients[name]
+            c.set_queue(works)
+            for w in c.queue:
                 w.owner = name
-            self.clients[name].queue = q
         self.released: list[GroupWork] = []
         self.stealing = stealing
         self.backups = backups
@@ -156,17 +174,21 @@ class Scheduler:
         except TimeoutError:
             pass
 
-    def next(self, name: str) -> Pick | None:
-        """The next group for one of `name`'s slots, or None for now."""
+    def next(self, name: str, known: Callable[[GroupWork], bool] | None = None) -> Pick | None:
+        """The next group for one of `name`'s slots, or None for now.
+
+        `known(group)` tells whether `name` can start the group without re-fetching
+        its messages; steals prefer such groups.
+        """
         me = self.clients[name]
         if me.dead is not None or me.paused:
             return None
         if me.queue:
-            return self._start(me, me.queue.pop(0), "own")
+            return self._start(me, me.take(), "own")
         if self.released:
             self.released.sort(key=lambda w: -w.bytes_left)
             return self._start(me, self.released.pop(0), "released")
-        if self.stealing and (pick := self._steal(me)) is not None:
+        if self.stealing and (pick := self._steal(me, known)) is not None:
             return pick
         if self.backups:
             return self._backup(me)
@@ -178,20 +200,30 @@ class Scheduler:
         me.inflight.append(w)
         return Pick(w, kind, victim)
 
-    def _steal(self, me: ClientState) -> Pick | None:
+    def _steal(self, me: ClientState, known: Callable[[GroupWork], bool] | None) -> Pick | None:
         victims = [c for c in self.alive if c is not me and c.queue]
         if not victims:
             return None
         victim = max(victims, key=lambda c: c.est_remaining)
         horizon = victim.est_remaining
         mine = me.est_remaining
+        first: int | None = None
         for i, w in enumerate(victim.queue):
-            if mine + me.time_for(w.bytes_left, len(w.remaining)) < horizon:
-                victim.queue.pop(i)
-                victim.stolen_out += 1
-                me.stolen_in += 1
-                return self._start(me, w, "steal", victim.name)
-        return None
+            if mine + me.time_for(w.bytes_left, len(w.remaining)) >= horizon:
+                continue
+            if first is None:
+                first = i  # the largest group worth stealing
+            if known is None or known(w):
+                first = i  # the largest one that needs no re-fetch
+                break
+            if i - first >= STEAL_LOOKAHEAD:
+                break
+        if first is None:
+            return None
+        w = victim.take(first)
+        victim.stolen_out += 1
+        me.stolen_in += 1
+        return self._start(me, w, "steal", victim.name)
 
     def _backup(self, me: ClientState) -> Pick | None:
         busy = me.est_remaining
@@ -239,7 +271,7 @@ class Scheduler:
             me.paused = True
         moved = len(me.queue)
         self.released.extend(me.queue)
-        me.queue = []
+        me.set_queue([])
         me.handoffs += moved
         self.notify()
         return moved
