@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -185,12 +186,18 @@ async def download_channel(
         if pending.groups:
             plan = await plan_scan(scan, list(alive), settings, learned, MessageCollection.of_groups(pending.groups))
             strategy = plan.strategy
-            per_client = works(pending, {a.client_name: a.message_groups for a in plan.client_assignments})
+            per_client = works(pending, {a.client_name: a.message_groups for a in plan.client_assignments}, root)
             scheduler = Scheduler(per_client, learned, stealing=stealing, backups=backups)
             engine.scheduler = scheduler
             stages["plan"] = time.monotonic() - t0 - sum(stages.values())
             await _run_engine(engine, monitor)
             stages["download"] = time.monotonic() - t0 - sum(stages.values())
+            if not engine.failures:
+                # Backup copies that lost (or a killed run's) are of no further use.
+                shutil.rmtree(root / ".tgfetch-backup", ignore_errors=True)
+        else:
+            for st in stats.values():
+                st.state, st.finished = "done", time.monotonic()
         _save_speeds(store, scheduler, alive)
         report = JobReport(
             channel=ref.key, first_id=first, last_id=last, strategy=strategy, plan=plan, scan=scan,

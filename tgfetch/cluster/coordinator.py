@@ -53,7 +53,8 @@ def plan_totals(plan: Mapping[str, Sequence[GroupPayload]]) -> dict[str, int]:
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
     try:
-        await asyncio.wait_for(stop.wait(), seconds)
+        async with asyncio.timeout(seconds):
+            await stop.wait()
     except TimeoutError:
         pass
 

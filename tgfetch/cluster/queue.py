@@ -313,7 +313,8 @@ class ClusterQueue:
             except RedisError as exc:
                 log.warning("reclaim sweep failed: %s", exc)
             try:
-                await asyncio.wait_for(stop.wait(), interval)
+                async with asyncio.timeout(interval):
+                    await stop.wait()
             except TimeoutError:
                 pass
         return dead

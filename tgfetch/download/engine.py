@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tgfetch.download.fetch import FileFailed, fetch_file
-from tgfetch.download.files import PartFile, link_or_copy, write_json_atomic
+from tgfetch.download.files import PartFile, copy_prefix, link_or_copy, write_json_atomic
 from tgfetch.download.naming import safe_join, sidecar_path
 from tgfetch.download.scheduler import FileTask, GroupWork, Pick, Scheduler
 from tgfetch.download.stats import ClientStats, FileRecord
@@ -219,6 +219,10 @@ class DownloadEngine:
                 final = safe_join(self.root, task.rel)
                 part = PartFile(final, self.root / ".tgfetch-backup" / acc.name / f"{task.info.message_id}.part")
                 parts.append((task, part))
+                if resumed := work.resumed.get(task.info.message_id, 0):
+                    # The owner's .part below its resume point is final: start from a local copy.
+                    primary = final.with_name(final.name + ".part")
+                    await self._disk(copy_prefix, primary, part.part, resumed)
                 await fetch_file(acc, task, part, self.stats[acc.name], max_retries=self.max_retries,
                                  on_bytes=self.store.add_fetched_bytes, executor=self.executor)
             if work.winner is not None:

@@ -11,9 +11,11 @@ from typing import Any
 
 from tgfetch.errors import StorageError
 
-__all__ = ["ALIGN", "PartFile", "hash_file", "link_or_copy", "write_json_atomic"]
+__all__ = ["ALIGN", "PartFile", "copy_prefix", "hash_file", "link_or_copy", "write_json_atomic"]
 
-ALIGN = 4096  # upload.getFile offsets must be multiples of 4 KiB
+# A resumed .part continues from its size aligned down to the 512 KiB request size: getFile
+# offsets must be multiples of 4 KiB and one request may not cross a 1 MiB boundary.
+ALIGN = 512 * 1024
 _HASH_BLOCK = 1 << 20
 
 
@@ -54,7 +56,7 @@ class PartFile:
         self.offset = 0
 
     def open(self) -> int:
-        """Open for writing; resume from the part's size aligned down to 4 KiB; return the offset."""
+        """Open for writing; resume from the part's size aligned down to ALIGN; return the offset."""
         try:
             self.part.parent.mkdir(parents=True, exist_ok=True)
             size = self.part.stat().st_size if self.part.exists() else 0
@@ -140,5 +142,25 @@ def link_or_copy(src: Path, dst: Path) -> None:
 
             shutil.copyfile(src, tmp)
         os.replace(tmp, dst)
+    except OSError as exc:
+        raise storage_error(exc, dst) from None
+
+
+def copy_prefix(src: Path, dst: Path, nbytes: int) -> None:
+    """Start `dst` with the first `nbytes` of `src` (a backup copy reusing a resumed .part).
+
+    Best effort: when `src` is gone or shorter, `dst` simply starts with less.
+    """
+    try:
+        if dst.exists() and dst.stat().st_size >= nbytes:
+            return
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        with open(src, "rb") as fi, open(dst, "wb") as fo:
+            left = nbytes
+            while left > 0 and (block := fi.read(min(_HASH_BLOCK, left))):
+                fo.write(block)
+                left -= len(block)
+    except FileNotFoundError:
+        return
     except OSError as exc:
         raise storage_error(exc, dst) from None

@@ -55,6 +55,7 @@ class GroupWork:
     winner: str | None = None
     holders: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     partial: int = 0  # bytes of unfinished files already fetched by the owner
+    resumed: dict[int, int] = field(default_factory=dict)  # bytes already in .part files from earlier runs
 
     def lost_by(self, name: str) -> bool:
         """True when another copy has won this group."""
@@ -70,7 +71,8 @@ class GroupWork:
     @property
     def bytes_left(self) -> int:
         """Bytes still to fetch."""
-        return max(0, sum(f.info.file_size for f in self.remaining) - self.partial)
+        left = sum(f.info.file_size - self.resumed.get(f.info.message_id, 0) for f in self.remaining)
+        return max(0, left - self.partial)
 
 
 @dataclass(frozen=True)
@@ -170,7 +172,8 @@ class Scheduler:
         """Sleep until something changes or `timeout` passes."""
         self._changed.clear()
         try:
-            await asyncio.wait_for(self._changed.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._changed.wait()
         except TimeoutError:
             pass
 

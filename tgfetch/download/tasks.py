@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from tgfetch.download.files import hash_file, link_or_copy
+from tgfetch.download.files import ALIGN, hash_file, link_or_copy
 from tgfetch.download.naming import relative_path, safe_join
 from tgfetch.download.scheduler import FileTask, GroupWork
 from tgfetch.download.stats import FileRecord
@@ -85,7 +85,7 @@ def _size(path: Path) -> int:
         return -1
 
 
-def works(pending: Pending, plan: Mapping[str, Iterable[MessageGroup]]) -> dict[str, list[GroupWork]]:
+def works(pending: Pending, plan: Mapping[str, Iterable[MessageGroup]], root: Path) -> dict[str, list[GroupWork]]:
     """Each client's group work from a plan; an album a plan split (range_based) is downloaded whole.
 
     The pieces of a split album are merged on the client that was given most of its files,
@@ -99,17 +99,23 @@ def works(pending: Pending, plan: Mapping[str, Iterable[MessageGroup]]) -> dict[
             if album is not None:
                 pieces.setdefault(album, []).append((client, g))
             else:
-                _add(out[client], pending, g, client)
+                _add(out[client], pending, g, client, root)
     for album, parts in pieces.items():
         if len(parts) > 1:
             log.info("album %d was split by the plan; one account downloads it whole", album)
         client = max(parts, key=lambda p: (p[1].total_files, -p[1].first_id))[0]
         whole = MessageGroup.of([m for _, g in parts for m in g.messages])
-        _add(out[client], pending, whole, client)
+        _add(out[client], pending, whole, client, root)
     return out
 
 
-def _add(lst: list[GroupWork], pending: Pending, g: MessageGroup, client: str) -> None:
+def _add(lst: list[GroupWork], pending: Pending, g: MessageGroup, client: str, root: Path) -> None:
     files = [pending.tasks[m.message_id] for m in g.messages if m.message_id in pending.tasks]
     if files:
-        lst.append(GroupWork(g, files, client))
+        w = GroupWork(g, files, client)
+        for f in files:
+            part = safe_join(root, f.rel)
+            size = _size(part.with_name(part.name + ".part"))
+            if size > 0:
+                w.resumed[f.info.message_id] = min(size - size % ALIGN, f.info.file_size)
+        lst.append(w)

@@ -27,6 +27,7 @@ __all__ = ["Account", "ChannelRef", "parse_channel"]
 
 log = logging.getLogger("tgfetch.telegram")
 REQUEST_SIZE = 512 * 1024
+LaneQueue = asyncio.Queue[bytes | BaseException | None]  # chunks of one lane, then None or the error
 _LINK = re.compile(r"^(?:https?://)?(?:www\.)?(?:t|telegram)\.me/(?:s/)?(c/)?([A-Za-z0-9_]+)")
 
 
@@ -105,7 +106,9 @@ class Account:
             await self._wait_gate()
             self.calls[method] += 1
             try:
-                return await asyncio.wait_for(send(), timeout or self.rpc_timeout)
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation.
+                async with asyncio.timeout(timeout or self.rpc_timeout):
+                    return await send()
             except Exception as exc:  # noqa: BLE001 - translated below
                 problem = classify(exc)
                 if problem is None:
@@ -212,7 +215,7 @@ class Account:
             async for chunk in self._lane(loc, offset, REQUEST_SIZE):
                 yield chunk
             return
-        queues: list[asyncio.Queue[bytes | BaseException | None]] = [asyncio.Queue(2) for _ in range(lanes)]
+        queues: list[LaneQueue] = [asyncio.Queue(2) for _ in range(lanes)]
         tasks = [
             asyncio.create_task(self._pump(loc, offset + i * REQUEST_SIZE, lanes * REQUEST_SIZE, queues[i]))
             for i in range(lanes)
@@ -230,12 +233,10 @@ class Account:
                     return
                 i += 1
         finally:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await _stop_lanes(tasks, queues)
 
     async def _pump(self, loc: FileLocation, offset: int, stride: int,
-                    out: asyncio.Queue[bytes | BaseException | None]) -> None:
+                    out: LaneQueue) -> None:
         try:
             async for chunk in self._lane(loc, offset, stride):
                 await out.put(chunk)
@@ -273,3 +274,15 @@ class Account:
         """Calls made by the pipeline through this account, per TL method."""
         return dict(self.calls)
 
+
+
+async def _stop_lanes(tasks: list[asyncio.Task[None]], queues: list[LaneQueue]) -> None:
+    """Cancel the lanes; keep their queues drained so none blocks on a full queue."""
+    pending = set(tasks)
+    while pending:
+        for t in pending:
+            t.cancel()
+        for q in queues:
+            while not q.empty():
+                q.get_nowait()
+        _, pending = await asyncio.wait(pending, timeout=0.05)
