@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/scan.py
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/makespan.py
+	$(BIN)/python bench/cluster.py
 
 clean:
 	rm -rf $(VENV) downloads-demo .pytest_cache .mypy_cache .ruff_cache
