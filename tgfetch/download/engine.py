@@ -72,12 +72,19 @@ class DownloadEngine:
     async def _run(self) -> None:
         await asyncio.gather(*(self._prefetch(n) for n in self.accounts))
         slots = [asyncio.create_task(self._slot(n)) for n in self.accounts for _ in range(self.concurrency)]
+        ticker = asyncio.create_task(self._tick())
         try:
             await asyncio.gather(*slots)
         finally:
-            for t in slots:
+            for t in [*slots, ticker]:
                 t.cancel()
-            await asyncio.gather(*slots, return_exceptions=True)
+            await asyncio.gather(*slots, ticker, return_exceptions=True)
+
+    async def _tick(self) -> None:
+        """Keep speed estimates (and so the live view and the steal decisions) current."""
+        while True:
+            await asyncio.sleep(0.2)
+            self._refresh_speeds()
 
     async def download_group(self, acc: Account, work: GroupWork) -> list[FileRecord]:
         """Download one group with one account outside the scheduler (multi-machine mode).
@@ -158,6 +165,9 @@ class DownloadEngine:
         for name, acc in self.accounts.items():
             c = self.scheduler.clients[name]
             c.speed = acc.speed_estimate(c.speed)
+            if acc.min_rtt < float("inf"):
+                # A file costs at least one round trip, shared by the client's concurrent slots.
+                c.overhead = acc.min_rtt / self.concurrency
 
     async def _group(self, acc: Account, pick: Pick) -> None:
         if pick.kind == "backup":

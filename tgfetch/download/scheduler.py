@@ -293,5 +293,3 @@ class Scheduler:
         alpha = 0.3
         if client_bps > 0:
             c.speed = client_bps if first else (1 - alpha) * c.speed + alpha * client_bps
-        if file_bytes < 64 * 1024 and file_seconds > 0:
-            c.overhead = (1 - alpha) * c.overhead + alpha * file_seconds

@@ -81,6 +81,7 @@ class Account:
         self.net_seconds = 0.0
         self._net_active = 0
         self._net_since = 0.0
+        self.min_rtt = float("inf")  # fastest getFile round trip seen: the per-request latency floor
         # Flood waits are handled here so that only this account pauses.
         client.flood_sleep_threshold = 0
 
@@ -256,9 +257,10 @@ class Account:
 
     async def _get_chunk(self, loc: FileLocation, offset: int) -> bytes:
         self._net_enter()
-        got = 0
+        got, t0 = 0, time.monotonic()
         try:
             got = len(chunk := await self._get_chunk_raw(loc, offset))
+            self.min_rtt = min(self.min_rtt, time.monotonic() - t0)
             return chunk
         finally:
             self._net_exit(got)
