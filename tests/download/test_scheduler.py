@@ -213,7 +213,36 @@ async def test_notify_wakes_waiters() -> None:
     await asyncio.wait_for(waiter, 1.0)
 
 
-# --------------------------------------------------------------------- backups
+# ------------------------------------------------------------ migration, backups
+
+
+def one_file_done(w: GroupWork) -> GroupWork:
+    """The owner has finished a file of w: the group can no longer migrate whole."""
+    w.done_ids.add(w.files[0].info.message_id)
+    return w
+
+
+def test_migrate_a_slow_clients_started_group_before_any_file_is_done() -> None:
+    slow_w, fast_w = work(8 * MB), work(1 * MB)
+    s = Scheduler({"slow": [slow_w], "fast": [fast_w]}, {"slow": 1e6, "fast": 20e6})
+    s.next("slow")
+    s.next("fast")
+    finish(s, "fast", fast_w)
+    p = s.next("fast")
+    assert p is not None and p.kind == "migrate" and p.victim == "slow" and p.work is slow_w
+    assert slow_w.owner == "fast" and slow_w.copies == {"fast"} and slow_w.moved_from("slow")
+    assert slow_w not in s.clients["slow"].inflight and s.clients["slow"].handoffs == 1
+    s.group_left("slow", slow_w)  # the old owner stops: nothing is released
+    assert s.released == []
+    finish(s, "fast", slow_w)
+    assert s.finished
+
+
+def test_no_migration_without_margin() -> None:
+    w = work(8 * MB)
+    s = Scheduler({"a": [w], "b": []}, {"a": 10e6, "b": 10e6 * BACKUP_MARGIN * 0.99}, backups=False)
+    s.next("a")
+    assert s.next("b") is None
 
 
 def test_backup_of_slow_clients_group_when_nothing_to_steal() -> None:
@@ -222,6 +251,7 @@ def test_backup_of_slow_clients_group_when_nothing_to_steal() -> None:
     s.next("slow")
     s.next("fast")
     finish(s, "fast", fast_w)
+    one_file_done(slow_w)
     p = s.next("fast")
     assert p is not None and p.kind == "backup" and p.victim == "slow" and p.work is slow_w
     assert slow_w.copies == {"slow", "fast"} and slow_w.owner == "slow"
@@ -234,12 +264,12 @@ def test_backup_of_slow_clients_group_when_nothing_to_steal() -> None:
 
 
 def test_backup_needs_margin() -> None:
-    w = work(8 * MB)
+    w = one_file_done(work(1 * MB, 8 * MB))
     speed = 10e6
     s = Scheduler({"a": [w], "b": []}, {"a": speed, "b": speed * BACKUP_MARGIN * 0.99})
     s.next("a")
-    assert s.next("b") is None  # not BACKUP_MARGIN times faster
-    s2 = Scheduler({"a": [w], "b": []}, {"a": speed, "b": speed * BACKUP_MARGIN * 1.1})
+    assert s.next("b") is None  # not BACKUP_MARGIN times faster (for the whole group)
+    s2 = Scheduler({"a": [w], "b": []}, {"a": speed, "b": speed * BACKUP_MARGIN * 1.5})
     w.copies.clear()
     s2.next("a")
     p = s2.next("b")
@@ -247,7 +277,7 @@ def test_backup_needs_margin() -> None:
 
 
 def test_at_most_one_backup_per_group_and_picks_the_slowest() -> None:
-    w1, w2 = work(4 * MB), work(4 * MB)
+    w1, w2 = one_file_done(work(1, 4 * MB)), one_file_done(work(1, 4 * MB))
     s = Scheduler({"s1": [w1], "s2": [w2], "f1": [], "f2": []},
                   {"s1": 1e6, "s2": 0.5e6, "f1": 50e6, "f2": 50e6})
     s.next("s1")
@@ -259,7 +289,7 @@ def test_at_most_one_backup_per_group_and_picks_the_slowest() -> None:
 
 
 def test_backups_disabled_and_dead_owner_ignored() -> None:
-    w = work(8 * MB)
+    w = one_file_done(work(1, 8 * MB))
     s = Scheduler({"a": [w], "b": []}, {"a": 1e5, "b": 1e8}, backups=False)
     s.next("a")
     assert s.next("b") is None

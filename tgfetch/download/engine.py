@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tgfetch.download.fetch import FileFailed, fetch_file
-from tgfetch.download.files import PartFile, copy_prefix, link_or_copy, write_json_atomic
+from tgfetch.download.files import ALIGN, PartFile, copy_prefix, link_or_copy, write_json_atomic
 from tgfetch.download.naming import safe_join, sidecar_path
 from tgfetch.download.scheduler import FileTask, GroupWork, Pick, Scheduler
 from tgfetch.download.stats import ClientStats, FileRecord
@@ -174,6 +174,8 @@ class DownloadEngine:
             await self._backup(acc, pick)
             return
         work = pick.work
+        if pick.kind == "migrate" and pick.victim is not None:
+            await self._take_over(work, pick.victim)
         missing = [f.info.message_id for f in work.remaining if f.info.message_id not in acc.locations]
         if missing:
             if pick.victim is not None and pick.kind == "steal":
@@ -183,13 +185,25 @@ class DownloadEngine:
                 self.stats[acc.name].steal_calls += 1
                 await acc.fetch(missing[i : i + BATCH])
         for task in work.remaining:
-            if work.lost_by(acc.name):
+            if work.lost_by(acc.name) or work.owner != acc.name:
                 return
             mid = task.info.message_id
             if mid not in work.done_ids and mid not in work.finishing:
                 await self._file(acc, pick, task)
-        if not work.remaining and work.winner is None:
+        if not work.remaining and work.winner is None and work.owner == acc.name:
             self._win(acc.name, work)
+
+    async def _take_over(self, work: GroupWork, old: str) -> None:
+        """Stop the old owner's file (its .part stays) and continue from where it got."""
+        job = work.holders.get(old)
+        if job is not None:
+            job.cancel()
+            await asyncio.wait([job])
+        for f in work.remaining:
+            part = safe_join(self.root, f.rel)
+            size = await self._disk(_size, part.with_name(part.name + ".part"))
+            if size > 0:
+                work.resumed[f.info.message_id] = min(size - size % ALIGN, f.info.file_size)
 
     def _win(self, name: str, work: GroupWork) -> None:
         """`name` has the whole group: stop the other copy."""
@@ -268,7 +282,8 @@ class DownloadEngine:
             await job
         except asyncio.CancelledError:
             current = asyncio.current_task()
-            if not work.lost_by(acc.name) or (current and current.cancelling()):
+            gone = work.lost_by(acc.name) or work.moved_from(acc.name)
+            if not gone or (current and current.cancelling()):
                 raise
         except FileFailed as exc:
             self.failures[mid] = str(exc)
@@ -370,6 +385,8 @@ class DownloadEngine:
         self._sidecar(task, final, part.sha.hexdigest())
         sha = part.finish()
         self._record(name, task, sha)
+        # A backup copy won: the owner's own .part of this file (maybe from an earlier run) is stale.
+        final.with_name(final.name + ".part").unlink(missing_ok=True)
         return sha
 
     def _sidecar(self, task: FileTask, final: Path, sha: str) -> None:
@@ -411,3 +428,10 @@ class DownloadEngine:
         first = self.documents.get(task.info.document_id or -1)
         if first and first[0] == mid and not first[1].done():
             first[1].set_result(rec)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0

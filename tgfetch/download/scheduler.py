@@ -57,6 +57,10 @@ class GroupWork:
     partial: int = 0  # bytes of unfinished files already fetched by the owner
     resumed: dict[int, int] = field(default_factory=dict)  # bytes already in .part files from earlier runs
 
+    def moved_from(self, name: str) -> bool:
+        """True when the group was migrated away from `name` (which keeps its .part files)."""
+        return self.owner != name and self.winner is None and name not in self.copies
+
     def lost_by(self, name: str) -> bool:
         """True when another copy has won this group."""
         return self.winner is not None and self.winner != name
@@ -193,9 +197,40 @@ class Scheduler:
             return self._start(me, self.released.pop(0), "released")
         if self.stealing and (pick := self._steal(me, known)) is not None:
             return pick
+        if self.stealing and (pick := self._migrate(me)) is not None:
+            return pick
         if self.backups:
             return self._backup(me)
         return None
+
+    def _migrate(self, me: ClientState) -> Pick | None:
+        """Take over a group a much slower client has started but not finished a file of.
+
+        The new owner continues the `.part` files from their offsets, so nothing is fetched
+        twice, and the album stays with one account.
+        """
+        busy = me.est_remaining
+        best: tuple[float, GroupWork, ClientState] | None = None
+        for c in self.alive:
+            if c is me:
+                continue
+            for w in c.inflight:
+                if w.owner != c.name or len(w.copies) > 1 or w.done_ids or w.finishing or w.winner:
+                    continue
+                theirs = c.time_for(w.bytes_left, len(w.remaining))
+                mine = busy + me.time_for(w.bytes_left, len(w.remaining))
+                gain = theirs - mine * BACKUP_MARGIN
+                if gain > 0 and (best is None or gain > best[0]):
+                    best = (gain, w, c)
+        if best is None:
+            return None
+        _, w, owner = best
+        owner.inflight.remove(w)
+        w.copies.discard(owner.name)
+        owner.handoffs += 1
+        me.stolen_in += 1
+        owner.stolen_out += 1
+        return self._start(me, w, "migrate", owner.name)
 
     def _start(self, me: ClientState, w: GroupWork, kind: str, victim: str | None = None) -> Pick:
         w.owner = me.name
