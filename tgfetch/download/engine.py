@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tgfetch.download import races
 from tgfetch.download.fetch import FileFailed, fetch_file
-from tgfetch.download.files import ALIGN, PartFile, copy_prefix, link_or_copy, write_json_atomic
+from tgfetch.download.files import PartFile, link_or_copy, write_json_atomic
 from tgfetch.download.naming import safe_join, sidecar_path
 from tgfetch.download.scheduler import FileTask, GroupWork, Pick, Scheduler
 from tgfetch.download.stats import ClientStats, FileRecord
@@ -52,7 +53,7 @@ class DownloadEngine:
     # Disk work (open, fsync, rename, state DB) runs here so slow fsyncs overlap.
     executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(32, "tgfetch-disk"))
 
-    async def _disk(self, fn: Callable[..., T], *args: Any) -> T:
+    async def disk(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
     finalizing: set[asyncio.Task[None]] = field(default_factory=set)
@@ -171,19 +172,15 @@ class DownloadEngine:
 
     async def _group(self, acc: Account, pick: Pick) -> None:
         if pick.kind == "backup":
-            await self._backup(acc, pick)
+            await races.backup(self, acc, pick)
             return
         work = pick.work
         if pick.kind == "migrate" and pick.victim is not None:
-            await self._take_over(work, pick.victim)
+            await races.take_over(self, work, pick.victim)
         missing = [f.info.message_id for f in work.remaining if f.info.message_id not in acc.locations]
-        if missing:
-            if pick.victim is not None and pick.kind == "steal":
-                missing = self._with_likely_steals(pick.victim, missing)
-            for i in range(0, len(missing), BATCH):
-                self.stats[acc.name].refetch_calls += 1
-                self.stats[acc.name].steal_calls += 1
-                await acc.fetch(missing[i : i + BATCH])
+        if missing and pick.victim is not None and pick.kind == "steal":
+            missing = self._with_likely_steals(pick.victim, missing)
+        await self.refetch(acc, missing)
         for task in work.remaining:
             if work.lost_by(acc.name) or work.owner != acc.name:
                 return
@@ -191,76 +188,14 @@ class DownloadEngine:
             if mid not in work.done_ids and mid not in work.finishing:
                 await self._file(acc, pick, task)
         if not work.remaining and work.winner is None and work.owner == acc.name:
-            self._win(acc.name, work)
+            races.win(work, acc.name)
 
-    async def _take_over(self, work: GroupWork, old: str) -> None:
-        """Stop the old owner's file (its .part stays) and continue from where it got."""
-        job = work.holders.get(old)
-        if job is not None:
-            job.cancel()
-            await asyncio.wait([job])
-        for f in work.remaining:
-            part = safe_join(self.root, f.rel)
-            size = await self._disk(_size, part.with_name(part.name + ".part"))
-            if size > 0:
-                work.resumed[f.info.message_id] = min(size - size % ALIGN, f.info.file_size)
-
-    def _win(self, name: str, work: GroupWork) -> None:
-        """`name` has the whole group: stop the other copy."""
-        work.winner = name
-        for other, t in list(work.holders.items()):
-            if other != name:
-                t.cancel()
-
-    async def _backup(self, acc: Account, pick: Pick) -> None:
-        """Race a slow client for a whole group; the first copy with every file wins."""
-        work = pick.work
-        missing = [f.info.message_id for f in work.files if f.info.message_id not in acc.locations]
-        for i in range(0, len(missing), BATCH):
+    async def refetch(self, acc: Account, ids: list[int]) -> None:
+        """Fetch messages this account did not scan (steals, hand-overs, backups), in batches."""
+        for i in range(0, len(ids), BATCH):
             self.stats[acc.name].refetch_calls += 1
             self.stats[acc.name].steal_calls += 1
-            await acc.fetch(missing[i : i + BATCH])
-        job = asyncio.create_task(self._backup_copy(acc, pick))
-        work.holders[acc.name] = job
-        try:
-            await job
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if not work.lost_by(acc.name) or (current and current.cancelling()):
-                raise
-        except FileFailed as exc:
-            log.info("%s: backup copy abandoned (%s)", acc.name, exc)
-        finally:
-            work.holders.pop(acc.name, None)
-
-    async def _backup_copy(self, acc: Account, pick: Pick) -> None:
-        work = pick.work
-        parts: list[tuple[FileTask, PartFile]] = []
-        try:
-            for task in work.files:
-                if work.winner is not None:
-                    return
-                final = safe_join(self.root, task.rel)
-                part = PartFile(final, self.root / ".tgfetch-backup" / acc.name / f"{task.info.message_id}.part")
-                parts.append((task, part))
-                if resumed := work.resumed.get(task.info.message_id, 0):
-                    # The owner's .part below its resume point is final: start from a local copy.
-                    primary = final.with_name(final.name + ".part")
-                    await self._disk(copy_prefix, primary, part.part, resumed)
-                await fetch_file(acc, task, part, self.stats[acc.name], max_retries=self.max_retries,
-                                 on_bytes=self.store.add_fetched_bytes, executor=self.executor)
-            if work.winner is not None:
-                return
-            self._win(acc.name, work)
-            while work.finishing:  # the other copy's renames land first, then ours replace them
-                await asyncio.sleep(0.005)
-            for task, part in parts:
-                work.finishing.add(task.info.message_id)
-                self._spawn_finish(acc.name, pick, task, part.final, part)
-            parts = []
-        finally:
-            for _, part in parts:
-                part.discard()
+            await acc.fetch(ids[i : i + BATCH])
 
     def _with_likely_steals(self, victim: str, ids: list[int]) -> list[int]:
         """Add the victim's next groups to a steal's re-fetch so later steals need no call."""
@@ -313,7 +248,7 @@ class DownloadEngine:
                 return False  # the first copy failed: download this one
             raise
         final = safe_join(self.root, task.rel)
-        await self._disk(self._link, name, task, final, first)
+        await self.disk(self._link, name, task, final, first)
         self._committed(name, pick, task, first.sha256, linked_from=first.message_id)
         return True
 
@@ -360,9 +295,9 @@ class DownloadEngine:
             return
         pick.work.finishing.add(task.info.message_id)
         self.scheduler.observe(acc.name, acc.throughput, res.fetched, res.seconds)
-        self._spawn_finish(acc.name, pick, task, final, part)
+        self.spawn_finish(acc.name, pick, task, final, part)
 
-    def _spawn_finish(self, name: str, pick: Pick, task: FileTask, final: Path, part: PartFile) -> None:
+    def spawn_finish(self, name: str, pick: Pick, task: FileTask, final: Path, part: PartFile) -> None:
         """fsync + rename + record in the background (never cut in half by a cancellation)
         while the slot already fetches its next file."""
         job = asyncio.ensure_future(self._finish(name, pick, task, final, part))
@@ -371,7 +306,7 @@ class DownloadEngine:
 
     async def _finish(self, name: str, pick: Pick, task: FileTask, final: Path, part: PartFile) -> None:
         try:
-            sha = await self._disk(self._finalize, name, task, final, part)
+            sha = await self.disk(self._finalize, name, task, final, part)
         except StorageError as exc:
             pick.work.finishing.discard(task.info.message_id)
             self.fatal = self.fatal or exc
@@ -428,10 +363,3 @@ class DownloadEngine:
         first = self.documents.get(task.info.document_id or -1)
         if first and first[0] == mid and not first[1].done():
             first[1].set_result(rec)
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
