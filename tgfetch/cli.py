@@ -118,14 +118,10 @@ def build_options(kw: dict[str, Any]) -> CommandOptions:
     overrides = {k: kw.pop(k, None) for k in _SETTING_KEYS}
     env_file: Path = kw.pop("env_file")
     settings = load_settings(env_file=env_file, **overrides)
-    sim = None
-    if kw.pop("simulate", False):
-        sim = SimOptions(
-            seed=kw.pop("sim_seed"), messages=kw.pop("sim_messages"), clients=kw.pop("sim_clients"),
-            first_id=kw.pop("sim_first_id"), bandwidth=kw.pop("sim_bandwidth"),
-            latency=kw.pop("sim_latency"), faults=kw.pop("sim_faults"), size_scale=kw.pop("sim_size_scale"),
-        )
-    display = kw.pop("display", None) or ("auto")
+    # Always take the --sim-* flags out, so that only the command's own keywords remain.
+    sim_kw = {k.removeprefix("sim_"): kw.pop(k) for k in list(kw) if k.startswith("sim_")}
+    sim = SimOptions(**sim_kw) if kw.pop("simulate", False) else None
+    display = kw.pop("display", None) or "auto"
     return CommandOptions(settings=settings, simulate=sim, report=kw.pop("report", None), display=display)
 
 

@@ -49,6 +49,7 @@ ALLOWED: dict[str, str] = {
     "file_name_template": "a template using {message_id}, {date}, {album_id}, {index}, {file_name}, {ext}",
     "flood_wait_handoff_seconds": "a number of seconds of at least 0",
     "max_file_retries": "an integer from 0 to 100",
+    "rpc_timeout": "a number of seconds greater than 0",
     "log_file": "a file path",
     "redis_url": "a redis:// or rediss:// URL",
     "machine_name": "a name of letters, digits, ., _ and -",
@@ -101,6 +102,7 @@ class Settings(BaseSettings):
     file_name_template: str = "{message_id}_{file_name}"
     flood_wait_handoff_seconds: float = Field(60.0, ge=0, allow_inf_nan=False)
     max_file_retries: int = Field(5, ge=0, le=100)
+    rpc_timeout: float = Field(60.0, gt=0, allow_inf_nan=False)
     log_file: Path | None = None
     redis_url: SecretStr | None = None
     machine_name: str | None = None
@@ -219,9 +221,13 @@ def check_env_file(path: Path) -> None:
     for binding in parse_stream(io.StringIO(text)):
         if binding.error:
             # Show only the variable's name: the rest of the line may hold a secret.
-            m = re.match(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)", binding.original.string)
+            text = binding.original.string
+            # The binding starts with the blank and comment lines before it: skip them.
+            lead = text[: len(text) - len(text.lstrip())]
+            line = binding.original.line + lead.count("\n")
+            m = re.match(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)", text)
             what = f"the {m.group(1)} line" if m else "a line"
-            raise ConfigError(f"{path} line {binding.original.line}: cannot parse {what}: expected NAME=value")
+            raise ConfigError(f"{path} line {line}: cannot parse {what}: expected NAME=value")
 
 
 def load_settings(env_file: Path | None = Path(".env"), **overrides: Any) -> Settings:

@@ -15,6 +15,7 @@ from telethon import TelegramClient
 
 from tgfetch.config import Settings
 from tgfetch.download.engine import DownloadEngine
+from tgfetch.download.files import tmp_dir
 from tgfetch.download.naming import sanitize_component
 from tgfetch.download.scheduler import Scheduler
 from tgfetch.download.stats import ClientStats, FileRecord
@@ -175,6 +176,7 @@ async def download_channel(
         stages["scan"] = time.monotonic() - t0 - sum(stages.values())
         alive = {n: a for n, a in accounts.items() if a.dead is None}
         root = channel_dir(dest.resolve(), ref)
+        shutil.rmtree(tmp_dir(root), ignore_errors=True)  # temporary files of an interrupted run
         pending = resume(scan.collection.groups, settings.file_name_template, store, root)
         learned = {k: v.bytes_per_s for k, v in store.load_speeds().items() if k in alive}
         plan = None

@@ -182,9 +182,12 @@ class StateStore:
 
     def _write(self, *statements: tuple[str, Any]) -> None:
         """Run statements in one committed transaction."""
-        with self._mutex, _transaction(self._conn):
-            for sql, params in statements:
-                self._conn.execute(sql, params)
+        try:
+            with self._mutex, _transaction(self._conn):
+                for sql, params in statements:
+                    self._conn.execute(sql, params)
+        except sqlite3.OperationalError as exc:  # disk full, I/O error, read-only file system
+            raise StorageError(f"cannot write the state DB {self.path}: {exc}; free some space and rerun") from None
 
     # ------------------------------------------------------------------- files
 
@@ -287,10 +290,11 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
 
 
 def _check_speed(bytes_per_s: float, overhead_s: float, samples: int) -> None:

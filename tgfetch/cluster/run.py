@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import signal
 import socket
 import time
@@ -28,6 +29,7 @@ from tgfetch.cluster.security import connect, redact_url
 from tgfetch.cluster.worker import AccountDead, run_worker_loop
 from tgfetch.config import Settings
 from tgfetch.download.engine import DownloadEngine
+from tgfetch.download.files import tmp_dir
 from tgfetch.download.scheduler import GroupWork, Scheduler
 from tgfetch.download.stats import ClientStats, FileRecord
 from tgfetch.download.tasks import resume
@@ -187,7 +189,9 @@ async def work(clients: Mapping[str, Any], channel: str, settings: Settings, red
         learned = store.load_speeds()
         speeds = {n: learned[n].bytes_per_s if n in learned else 0.0 for n in accounts}
         stats = {n: ClientStats(n) for n in accounts}
-        engine = DownloadEngine(channel_dir(Path(dest).resolve(), ref), store, Scheduler({n: [] for n in accounts}),
+        root = channel_dir(Path(dest).resolve(), ref)
+        shutil.rmtree(tmp_dir(root), ignore_errors=True)  # temporary files of an interrupted run
+        engine = DownloadEngine(root, store, Scheduler({n: [] for n in accounts}),
                                 accounts, stats, settings.max_concurrent_downloads_per_client,
                                 settings.max_file_retries)
         runner = _GroupRunner(engine, accounts, settings)

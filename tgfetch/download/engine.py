@@ -9,6 +9,7 @@ only after its `.part` was fsynced and renamed.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -93,6 +94,8 @@ class DownloadEngine:
         Returns the group's records once every file is fsynced, renamed and recorded;
         raises FileFailed when a file could not be downloaded.
         """
+        work.owner = acc.name
+        work.copies.add(acc.name)
         self.scheduler.clients[acc.name].inflight.append(work)
         try:
             await self._group(acc, Pick(work, "own"))
@@ -152,6 +155,10 @@ class DownloadEngine:
             except FloodWait as exc:
                 log.warning("%s: %s is longer than the hand-off threshold; its work goes to the others", name, exc)
                 sched.release(name, str(exc), dead=False)
+            except (Transient, AccessDenied) as exc:
+                # The group's messages could not be fetched again: its files fail for this run.
+                for task in pick.work.remaining:
+                    self._failed(name, pick.work, task.info.message_id, f"cannot fetch message: {exc}")
             except StorageError as exc:
                 self.fatal = exc
                 sched.notify()
@@ -195,7 +202,7 @@ class DownloadEngine:
         for i in range(0, len(ids), BATCH):
             self.stats[acc.name].refetch_calls += 1
             self.stats[acc.name].steal_calls += 1
-            await acc.fetch(ids[i : i + BATCH])
+            await acc.retrying(functools.partial(acc.fetch, ids[i : i + BATCH]), self.max_retries)
 
     def _with_likely_steals(self, victim: str, ids: list[int]) -> list[int]:
         """Add the victim's next groups to a steal's re-fetch so later steals need no call."""
@@ -221,16 +228,20 @@ class DownloadEngine:
             if not gone or (current and current.cancelling()):
                 raise
         except FileFailed as exc:
-            self.failures[mid] = str(exc)
-            self.stats[acc.name].errors += 1
-            self.store.record_failure(mid, str(exc))
-            log.error("%s: %s", acc.name, exc)
+            self._failed(acc.name, work, mid, str(exc))
         finally:
             work.holders.pop(acc.name, None)
             first = self.documents.get(task.info.document_id or -1)
             settled = mid in work.done_ids or mid in work.finishing
             if first and first[0] == mid and not first[1].done() and not settled and not work.holders:
                 first[1].cancel()
+
+    def _failed(self, name: str, work: GroupWork, mid: int, error: str) -> None:
+        work.failed.add(mid)
+        self.failures[mid] = error
+        self.stats[name].errors += 1
+        self.store.record_failure(mid, error)
+        log.error("%s: message %d: %s", name, mid, error)
 
     async def _linked_duplicate(self, name: str, pick: Pick, task: FileTask) -> bool:
         doc = task.info.document_id
@@ -253,7 +264,7 @@ class DownloadEngine:
         return True
 
     def _link(self, name: str, task: FileTask, final: Path, first: FileRecord) -> None:
-        link_or_copy(self.root / first.path, final)
+        link_or_copy(self.root / first.path, final, self.root)
         self._sidecar(task, final, first.sha256)
         self._record(name, task, first.sha256)
 
@@ -343,6 +354,7 @@ class DownloadEngine:
                 "size": i.file_size,
                 "sha256": sha,
             },
+            self.root,
         )
 
     def _record(self, name: str, task: FileTask, sha: str) -> None:

@@ -53,36 +53,48 @@ async def fetch_file(
     # Opening may hash a large .part: off the event loop.
     offset = await asyncio.get_running_loop().run_in_executor(executor, part.open)
     start, t0 = offset, time.monotonic()
-    failures = 0
+    failures, failed_at = 0, -1
+    expired_at: dict[int, int] = {}
     pending = 0
-    while part.offset < size or size == 0:
-        loc = await _location(acc, mid, stats)
-        try:
-            async for chunk in acc.iter_file(loc, part.offset, LANES):
-                part.write(chunk)
-                stats.bytes += len(chunk)
-                if on_chunk is not None:
-                    on_chunk(len(chunk))
-                pending += len(chunk)
-                if pending >= _FLUSH_BYTES and on_bytes is not None:
-                    on_bytes(pending)
-                    pending = 0
-        except ReferenceExpired:
-            log.info("%s: file reference of message %d expired at %d; fetching it again", acc.name, mid, part.offset)
-            acc.locations.pop(mid, None)
-            continue
-        except Transient as exc:
-            failures += 1
-            stats.errors += 1
-            if failures > max_retries:
-                raise FileFailed(f"message {mid}: {exc} after {max_retries} retries") from None
-            await asyncio.sleep(min(0.2 * 2**failures, 10.0))
-            continue
-        if size == 0 or part.offset >= size:
-            break
-        raise FileFailed(f"message {mid}: Telegram sent {part.offset} of {size} bytes")
-    if pending and on_bytes is not None:
-        on_bytes(pending)
+    try:
+        while part.offset < size or size == 0:
+            try:
+                loc = await _location(acc, mid, stats)
+                async for chunk in acc.iter_file(loc, part.offset, LANES):
+                    part.write(chunk)
+                    stats.bytes += len(chunk)
+                    if on_chunk is not None:
+                        on_chunk(len(chunk))
+                    pending += len(chunk)
+                    if pending >= _FLUSH_BYTES and on_bytes is not None:
+                        on_bytes(pending)
+                        pending = 0
+            except ReferenceExpired:
+                # A fresh reference that expires again at the same byte will not get better.
+                n = expired_at[part.offset] = expired_at.get(part.offset, 0) + 1
+                if n > max_retries:
+                    raise FileFailed(f"message {mid}: file reference keeps expiring at byte {part.offset}") from None
+                log.info("%s: file reference of message %d expired at %d; fetching it again",
+                         acc.name, mid, part.offset)
+                acc.locations.pop(mid, None)
+                await asyncio.sleep(0.01 * n)
+                continue
+            except Transient as exc:
+                # Only failures without progress count: a drop that cost one request of a
+                # long file is no sign that the file cannot be downloaded.
+                failures = failures + 1 if part.offset == failed_at else 1
+                failed_at = part.offset
+                stats.errors += 1
+                if failures > max_retries:
+                    raise FileFailed(f"message {mid}: {exc} after {max_retries} retries") from None
+                await asyncio.sleep(min(0.2 * 2**failures, 10.0))
+                continue
+            if size == 0 or part.offset >= size:
+                break
+            raise FileFailed(f"message {mid}: Telegram sent {part.offset} of {size} bytes")
+    finally:
+        if pending and on_bytes is not None:
+            on_bytes(pending)  # counted even when interrupted
     if part.offset != size:
         raise FileFailed(f"message {mid}: got {part.offset} bytes, expected {size}")
     return FetchResult(part.offset - start, time.monotonic() - t0)

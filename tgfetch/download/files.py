@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import itertools
 import json
 import os
 from pathlib import Path
@@ -11,12 +12,14 @@ from typing import Any
 
 from tgfetch.errors import StorageError
 
-__all__ = ["ALIGN", "PartFile", "copy_prefix", "hash_file", "link_or_copy", "write_json_atomic"]
+__all__ = ["ALIGN", "TMP_DIR", "PartFile", "copy_prefix", "hash_file", "link_or_copy", "tmp_dir", "write_json_atomic"]
 
 # A resumed .part continues from its size aligned down to the 512 KiB request size: getFile
 # offsets must be multiples of 4 KiB and one request may not cross a 1 MiB boundary.
 ALIGN = 512 * 1024
 _HASH_BLOCK = 1 << 20
+_TMP = itertools.count()
+TMP_DIR = ".tgfetch-tmp"
 
 
 def storage_error(exc: OSError, path: Path) -> StorageError:
@@ -117,11 +120,21 @@ class PartFile:
             pass
 
 
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON next to a media file, atomically."""
-    # A short temporary name: the sidecar's own name may already be 255 bytes long.
-    tmp = path.with_name(f".tgfetch-{os.getpid()}-{hashlib.sha1(path.name.encode()).hexdigest()[:12]}.tmp")
+def tmp_dir(root: Path) -> Path:
+    """Where temporary files of a channel folder go (emptied at the start of every run)."""
+    return root / TMP_DIR
+
+
+def _tmp_name(root: Path, suffix: str) -> Path:
+    d = tmp_dir(root)
+    d.mkdir(parents=True, exist_ok=True)
+    return d / f"{os.getpid()}-{next(_TMP)}{suffix}"
+
+
+def write_json_atomic(path: Path, data: dict[str, Any], root: Path) -> None:
+    """Write JSON next to a media file, atomically (through a temporary file under `root`)."""
     try:
+        tmp = _tmp_name(root, ".json")
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
         os.replace(tmp, path)
@@ -129,12 +142,11 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
         raise storage_error(exc, path) from None
 
 
-def link_or_copy(src: Path, dst: Path) -> None:
+def link_or_copy(src: Path, dst: Path, root: Path) -> None:
     """Hard-link `src` to `dst` (copy when links are not possible), atomically."""
-    tmp = dst.with_name(dst.name + ".part")
     try:
+        tmp = _tmp_name(root, ".link")  # a name of its own: two copies may link the same file at once
         dst.parent.mkdir(parents=True, exist_ok=True)
-        tmp.unlink(missing_ok=True)
         try:
             os.link(src, tmp)
         except OSError:
@@ -142,6 +154,7 @@ def link_or_copy(src: Path, dst: Path) -> None:
 
             shutil.copyfile(src, tmp)
         os.replace(tmp, dst)
+        dst.with_name(dst.name + ".part").unlink(missing_ok=True)  # an earlier run's own attempt
     except OSError as exc:
         raise storage_error(exc, dst) from None
 

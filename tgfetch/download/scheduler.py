@@ -50,6 +50,7 @@ class GroupWork:
     copies: set[str] = field(default_factory=set)
     done_ids: set[int] = field(default_factory=set)
     finishing: set[int] = field(default_factory=set)  # fetched; being fsynced and renamed
+    failed: set[int] = field(default_factory=set)  # gave up for this run (a rerun tries again)
     # Backups race for the whole group: the first copy to finish a file wins it, so one
     # account downloads every file of an album.
     winner: str | None = None
@@ -68,9 +69,8 @@ class GroupWork:
     @property
     def remaining(self) -> list[FileTask]:
         """Files of the group not fetched yet."""
-        return [
-            f for f in self.files if f.info.message_id not in self.done_ids and f.info.message_id not in self.finishing
-        ]
+        settled = self.done_ids | self.finishing | self.failed
+        return [f for f in self.files if f.info.message_id not in settled]
 
     @property
     def bytes_left(self) -> int:

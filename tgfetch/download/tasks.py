@@ -70,7 +70,7 @@ def _already_done(task: FileTask, done: dict[int, DoneFile], store: StateStore, 
         return FileRecord(mid, task.rel.as_posix(), size, sha, "", skipped=True)
     doc = task.info.document_id
     if doc is not None and (twin := store.done_by_document(doc)) is not None and _size(root / twin.path) == size:
-        link_or_copy(root / twin.path, final)
+        link_or_copy(root / twin.path, final, root)
         store.mark_done(DoneFile(mid, task.rel.as_posix(), size, twin.sha256, twin.client, doc, 0.0))
         return FileRecord(
             mid, task.rel.as_posix(), size, twin.sha256, twin.client, skipped=True, linked_from=twin.message_id

@@ -15,7 +15,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from telethon import TelegramClient, utils
 from telethon.tl import functions, types
@@ -26,6 +26,7 @@ from tgfetch.telegram.rpc import AccessDenied, AccountDead, FloodWait, Transient
 __all__ = ["Account", "ChannelRef", "parse_channel"]
 
 log = logging.getLogger("tgfetch.telegram")
+T = TypeVar("T")
 REQUEST_SIZE = 512 * 1024
 LaneQueue = asyncio.Queue[bytes | BaseException | None]  # chunks of one lane, then None or the error
 _LINK = re.compile(r"^(?:https?://)?(?:www\.)?(?:t|telegram)\.me/(?:s/)?(c/)?([A-Za-z0-9_]+)")
@@ -149,18 +150,45 @@ class Account:
         if self._net_active == 0:
             self.net_seconds += time.monotonic() - self._net_since
 
+    async def retrying(self, call: Callable[[], Awaitable[T]], retries: int) -> T:
+        """Run `call`, retrying Transient failures with back-off (dropped connections, timeouts)."""
+        for attempt in range(retries + 1):
+            try:
+                return await call()
+            except Transient:
+                if attempt == retries:
+                    raise
+                await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
+        raise AssertionError("unreachable")
+
     def pause(self, seconds: float) -> None:
         """Pause every call of this account for `seconds`."""
         self.paused_until = max(self.paused_until, time.monotonic() + seconds)
         log.info("%s: flood wait %.0fs", self.name, seconds)
 
     async def reconnect(self) -> None:
-        """Reconnect after a dropped connection (no-op when connected)."""
-        if not self.client.is_connected():
-            try:
+        """Reconnect after a dropped connection: the main sender and other DCs' senders."""
+        try:
+            if not self.client.is_connected():
                 await self.client.connect()
-            except (OSError, ConnectionError) as exc:
-                raise Transient(f"reconnect failed: {type(exc).__name__}") from None
+            await self._reconnect_borrowed()
+        except (OSError, ConnectionError) as exc:
+            raise Transient(f"reconnect failed: {type(exc).__name__}") from None
+
+    async def _reconnect_borrowed(self) -> None:
+        """Reconnect file senders of other DCs that lost their connection for good.
+
+        Telethon reconnects a borrowed sender only after it was idle long enough to be
+        disconnected on purpose; one whose connection broke stays broken until this.
+        """
+        c: Any = self.client
+        async with c._borrow_sender_lock:
+            for dc_id, (state, sender) in list(c._borrowed_senders.items()):
+                if state.need_connect() or sender.is_connected():
+                    continue
+                dc = await c._get_dc(dc_id)
+                await sender.connect(c._connection(dc.ip_address, dc.port, dc.id, loggers=c._log,
+                                                   proxy=c._proxy, local_addr=c._local_addr))
 
     async def resolve(self, spec: str) -> ChannelRef:
         """Resolve the channel with this account's own access hash."""

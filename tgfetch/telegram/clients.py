@@ -15,7 +15,7 @@ from telethon.sessions import StringSession
 from tgfetch.config import Settings
 from tgfetch.errors import ConfigError, SessionError, TelegramAccessError, UsageError
 from tgfetch.telegram.account import Account, ChannelRef
-from tgfetch.telegram.rpc import AccessDenied, AccountDead, FloodWait, Transient
+from tgfetch.telegram.rpc import AccessDenied, AccountDead, FloodWait, Transient, classify
 
 __all__ = ["build_clients", "close_clients", "open_accounts", "session_path"]
 
@@ -69,15 +69,20 @@ async def _connect_one(name: str, client: TelegramClient) -> None:
         if not client.is_connected():
             await client.connect()
         authorized = await client.is_user_authorized()
-    except (TimeoutError, OSError, ConnectionError) as exc:
-        raise TelegramAccessError(f"account {name}: cannot connect to Telegram ({type(exc).__name__})") from None
+    except Exception as exc:  # noqa: BLE001 - every failure to connect becomes one clear line
+        # Telethon gives up on repeated FLOOD_WAITs with a plain ValueError("Request was unsuccessful ...").
+        unsuccessful = isinstance(exc, ValueError) and "unsuccessful" in str(exc)
+        problem = classify(exc)
+        if problem is None and not unsuccessful:
+            raise
+        raise TelegramAccessError(f"account {name}: cannot connect to Telegram now ({problem or exc})") from None
     if not authorized:
         raise SessionError(f"account {name}: session is not logged in or was revoked; run `tgfetch login {name}`")
 
 
-async def _resolve_one(acc: Account, spec: str) -> ChannelRef:
+async def _resolve_one(acc: Account, spec: str, retries: int) -> ChannelRef:
     try:
-        return await acc.resolve(spec)
+        return await acc.retrying(lambda: acc.resolve(spec), retries)
     except ValueError as exc:
         raise UsageError(f"CHANNEL={spec!r}: {exc}") from None
     except AccessDenied as exc:
@@ -97,15 +102,16 @@ async def open_accounts(
     await asyncio.gather(*(_connect_one(n, c) for n, c in clients.items()))
     accounts = {
         n: Account(n, c, handoff_seconds=settings.flood_wait_handoff_seconds,
-                   rpc_timeout=max(settings.grouping_timeout, 30.0))
+                   rpc_timeout=settings.rpc_timeout)
         for n, c in clients.items()
     }
-    refs = await asyncio.gather(*(_resolve_one(a, channel) for a in accounts.values()))
+    retries = settings.grouping_max_retries
+    refs = await asyncio.gather(*(_resolve_one(a, channel, retries) for a in accounts.values()))
     if len({r.channel_id for r in refs}) != 1:
         raise TelegramAccessError(f"the accounts resolve {channel!r} to different channels")
     first = next(iter(accounts.values()))
     try:
-        top = await first.top_message_id()
+        top = await first.retrying(first.top_message_id, retries)
     except (AccountDead, AccessDenied, FloodWait, Transient) as exc:
         raise TelegramAccessError(f"account {first.name}: cannot read {refs[0].key} ({exc})") from None
     return accounts, refs[0], top
