@@ -96,16 +96,19 @@ async def run_download(opts: CommandOptions) -> int:
     def monitor(sched: Any, stats: Any) -> Any:
         return live_monitor(sched, stats, opts.display, console)
 
+    def show_plan(plan: Any, scan: Any) -> None:
+        if opts.display != "quiet":
+            print_plan(console, plan, scan)
+
     async with _connected(clients):
         report = await _interruptible(download_channel(
-            clients, channel, first, last, opts.settings.download_dir, opts.settings, monitor=monitor))
+            clients, channel, first, last, opts.settings.download_dir, opts.settings, monitor=monitor,
+            on_plan=show_plan))
     return finish(report, console, opts)
 
 
 def finish(report: JobReport, console: Console, opts: CommandOptions) -> int:
-    """Print the plan and summary, write the JSON report, choose the exit code."""
-    if report.plan is not None and opts.display != "quiet":
-        print_plan(console, report.plan, report.scan)
+    """Print the summary, write the JSON report, choose the exit code."""
     print_summary(console, report)
     if opts.report is not None:
         write_report(opts.report, report)
@@ -162,7 +165,8 @@ async def run_demo(dest: Path, messages: int) -> int:
     async with _connected(clients):
         report = await _interruptible(download_channel(
             clients, tg.channel_username, tg.first_id, None, dest, settings,
-            monitor=lambda s, st: live_monitor(s, st, "auto", console)))
+            monitor=lambda s, st: live_monitor(s, st, "auto", console),
+            on_plan=lambda plan, scan: print_plan(console, plan, scan)))
     code = finish(report, console, opts)
     bad = [f for f in report.files if tg.file_sha256(f.message_id) != f.sha256]
     console.print(f"verified: {len(report.files) - len(bad)} of {len(report.files)} files byte-identical "

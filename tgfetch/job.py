@@ -161,9 +161,12 @@ def check_destination(dest: Path) -> None:
 async def download_channel(
     clients: Mapping[str, TelegramClient], channel: str, first_id: int | None, last_id: int | None,
     dest: Path, settings: Settings, *, monitor: Monitor | None = None, stealing: bool = True,
-    backups: bool = True,
+    backups: bool = True, on_plan: Callable[[TaskDistributionResult, ScanResult], Any] | None = None,
 ) -> JobReport:
-    """Scan, plan and download the channel's media; return what was done."""
+    """Scan, plan and download the channel's media; return what was done.
+
+    `monitor` shows progress while files download; `on_plan` sees the plan before they start.
+    """
     t0 = time.monotonic()
     check_destination(dest)
     accounts, ref, top = await open_accounts(clients, channel, settings)
@@ -187,6 +190,8 @@ async def download_channel(
                                 settings.max_file_retries)
         if pending.groups:
             plan = await plan_scan(scan, list(alive), settings, learned, MessageCollection.of_groups(pending.groups))
+            if on_plan is not None:
+                on_plan(plan, scan)
             strategy = plan.strategy
             per_client = works(pending, {a.client_name: a.message_groups for a in plan.client_assignments}, root)
             scheduler = Scheduler(per_client, learned, stealing=stealing, backups=backups)
