@@ -7,6 +7,7 @@ import hashlib
 import itertools
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -133,29 +134,33 @@ def _tmp_name(root: Path, suffix: str) -> Path:
 
 def write_json_atomic(path: Path, data: dict[str, Any], root: Path) -> None:
     """Write JSON next to a media file, atomically (through a temporary file under `root`)."""
+    tmp: Path | None = None
     try:
         tmp = _tmp_name(root, ".json")
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
         os.replace(tmp, path)
     except OSError as exc:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
         raise storage_error(exc, path) from None
 
 
 def link_or_copy(src: Path, dst: Path, root: Path) -> None:
     """Hard-link `src` to `dst` (copy when links are not possible), atomically."""
+    tmp: Path | None = None
     try:
         tmp = _tmp_name(root, ".link")  # a name of its own: two copies may link the same file at once
         dst.parent.mkdir(parents=True, exist_ok=True)
         try:
             os.link(src, tmp)
         except OSError:
-            import shutil
-
             shutil.copyfile(src, tmp)
         os.replace(tmp, dst)
         dst.with_name(dst.name + ".part").unlink(missing_ok=True)  # an earlier run's own attempt
     except OSError as exc:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
         raise storage_error(exc, dst) from None
 
 
