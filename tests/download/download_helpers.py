@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
@@ -11,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tgfetch.config import Settings, load_settings
+from tgfetch.download.files import hash_file
 from tgfetch.download.naming import DEFAULT_TEMPLATE, sidecar_path
 from tgfetch.job import JobReport, download_channel
 from tgfetch.store import StateStore
@@ -22,11 +22,7 @@ PYTHON = sys.executable
 
 def sha256_of(path: Path) -> str:
     """Hex sha256 of a file on disk."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
+    return str(hash_file(path)[0].hexdigest())
 
 
 def settings_for(dest: Path, **overrides: Any) -> Settings:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sqlite3
 import subprocess
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tgfetch.config import ALLOWED, Settings, load_settings
+from tgfetch.download.files import hash_file
 from tgfetch.job import JobReport, download_channel
 from tgfetch.telegram.simulator import SimulatedTelegram
 from tgfetch.telegram.simulator.faults import RuleCounter
@@ -55,11 +55,7 @@ def run_cli(cmd: Sequence[str], cwd: Path, timeout: float = 120, **kw: Any) -> s
 
 def sha256_of(path: Path) -> str:
     """Hex sha256 of a file on disk."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
+    return str(hash_file(path)[0].hexdigest())
 
 
 def files_under(root: Path) -> list[Path]:

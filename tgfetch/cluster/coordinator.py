@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from redis.exceptions import RedisError
 
+from tgfetch.aio import wait_event
 from tgfetch.cluster.queue import ClusterQueue
 from tgfetch.cluster.records import DeadLetter, GroupPayload, Progress, Remaining
 
@@ -49,14 +50,6 @@ def plan_totals(plan: Mapping[str, Sequence[GroupPayload]]) -> dict[str, int]:
         "total_bytes": sum(g.bytes for g in groups),
         "total_accounts": len(plan),
     }
-
-
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    try:
-        async with asyncio.timeout(seconds):
-            await stop.wait()
-    except TimeoutError:
-        pass
 
 
 async def _start(queue: ClusterQueue, plan: Mapping[str, Sequence[GroupPayload]], meta: Mapping[str, str | int]) -> int:
@@ -102,7 +95,7 @@ async def run_coordinator(
                 break
         except RedisError as exc:
             log.warning("coordinator: Redis unavailable (%s); retrying", exc)
-        await _wait(stop, poll_s)
+        await wait_event(stop, poll_s)
     rem = await queue.remaining()
     return CoordinatorSummary(
         queue.keys.job, added, rem.total, rem.done, rem.failed, finished, await queue.progress(), dead,

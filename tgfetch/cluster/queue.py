@@ -24,6 +24,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from tgfetch.aio import wait_event
 from tgfetch.cluster.keys import GROUP, JobKeys, split_consumer, validate_name
 from tgfetch.cluster.records import (
     AccountInfo,
@@ -312,11 +313,7 @@ class ClusterQueue:
                 dead += await self.sweep()
             except RedisError as exc:
                 log.warning("reclaim sweep failed: %s", exc)
-            try:
-                async with asyncio.timeout(interval):
-                    await stop.wait()
-            except TimeoutError:
-                pass
+            await wait_event(stop, interval)
         return dead
 
     async def dead_letters(self) -> list[DeadLetter]:

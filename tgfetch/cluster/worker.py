@@ -22,6 +22,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from tgfetch.aio import wait_event
 from tgfetch.cluster.keys import consumer_name
 from tgfetch.cluster.lease import LeaseKeeper
 from tgfetch.cluster.queue import ClusterQueue
@@ -74,14 +75,6 @@ class WorkerSummary:
     elapsed_s: float
 
 
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    try:
-        async with asyncio.timeout(seconds):
-            await stop.wait()
-    except TimeoutError:
-        pass
-
-
 async def _first(task: asyncio.Task[tuple[int, int]], *events: asyncio.Event) -> None:
     """Wait until the task ends or one of the events is set."""
     waiters = [asyncio.create_task(e.wait()) for e in events]
@@ -132,11 +125,11 @@ class _AccountLoop:
                 backoff = 0.1
             except RedisError as exc:
                 log.warning("%s: Redis unavailable (%s); retrying in %.1fs", self.consumer, exc, backoff)
-                await _wait(self.stop, backoff)
+                await wait_event(self.stop, backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
             if d is None:
-                await _wait(self.stop, self.idle_poll_s)
+                await wait_event(self.stop, self.idle_poll_s)
                 continue
             try:
                 outcome = await self._process(d)

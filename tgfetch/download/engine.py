@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tgfetch.download import races
-from tgfetch.download.fetch import FileFailed, fetch_file
+from tgfetch.download.fetch import FetchResult, FileFailed, fetch_file
 from tgfetch.download.files import PartFile, link_or_copy, write_json_atomic
 from tgfetch.download.naming import safe_join, sidecar_path
 from tgfetch.download.scheduler import FileTask, GroupWork, Pick, Scheduler
@@ -283,16 +283,7 @@ class DownloadEngine:
                 work.partial += n
 
         try:
-            res = await fetch_file(
-                acc,
-                task,
-                part,
-                self.stats[acc.name],
-                max_retries=self.max_retries,
-                on_bytes=self.store.add_fetched_bytes,
-                executor=self.executor,
-                on_chunk=progress,
-            )
+            res = await self.fetch(acc, task, part, progress)
         except BaseException as exc:
             if isinstance(exc, asyncio.CancelledError) and work.lost_by(acc.name):
                 part.discard()
@@ -307,6 +298,12 @@ class DownloadEngine:
         pick.work.finishing.add(task.info.message_id)
         self.scheduler.observe(acc.name, acc.throughput, res.fetched, res.seconds)
         self.spawn_finish(acc.name, pick, task, final, part)
+
+    async def fetch(self, acc: Account, task: FileTask, part: PartFile,
+                    on_chunk: Callable[[int], None] | None = None) -> FetchResult:
+        """Fill `part` with one file through `acc` (counted, retried, resumable)."""
+        return await fetch_file(acc, task, part, self.stats[acc.name], max_retries=self.max_retries,
+                                on_bytes=self.store.add_fetched_bytes, executor=self.executor, on_chunk=on_chunk)
 
     def spawn_finish(self, name: str, pick: Pick, task: FileTask, final: Path, part: PartFile) -> None:
         """fsync + rename + record in the background (never cut in half by a cancellation)

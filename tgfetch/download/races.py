@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tgfetch.download.fetch import FileFailed, fetch_file
+from tgfetch.download.fetch import FileFailed
 from tgfetch.download.files import ALIGN, PartFile, copy_prefix
 from tgfetch.download.naming import safe_join
 from tgfetch.download.scheduler import FileTask, GroupWork, Pick
@@ -77,15 +77,7 @@ async def _backup_copy(engine: DownloadEngine, acc: Account, pick: Pick) -> None
                 # The owner's .part below its resume point is final: start from a local copy.
                 primary = final.with_name(final.name + ".part")
                 await engine.disk(copy_prefix, primary, part.part, resumed)
-            await fetch_file(
-                acc,
-                task,
-                part,
-                engine.stats[acc.name],
-                max_retries=engine.max_retries,
-                on_bytes=engine.store.add_fetched_bytes,
-                executor=engine.executor,
-            )
+            await engine.fetch(acc, task, part)
         if work.winner is not None:
             return
         win(work, acc.name)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
+from tgfetch.aio import wait_event
 from tgfetch.model import MessageGroup, MessageInfo
 
 __all__ = ["ClientState", "FileTask", "GroupWork", "Pick", "Scheduler"]
@@ -175,11 +176,7 @@ class Scheduler:
     async def wait_change(self, timeout: float) -> None:
         """Sleep until something changes or `timeout` passes."""
         self._changed.clear()
-        try:
-            async with asyncio.timeout(timeout):
-                await self._changed.wait()
-        except TimeoutError:
-            pass
+        await wait_event(self._changed, timeout)
 
     def next(self, name: str, known: Callable[[GroupWork], bool] | None = None) -> Pick | None:
         """The next group for one of `name`'s slots, or None for now.

@@ -1,0 +1,20 @@
+"""Small asyncio helpers shared by the pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+
+__all__ = ["wait_event"]
+
+
+async def wait_event(event: asyncio.Event, seconds: float) -> bool:
+    """Wait until `event` is set or `seconds` pass; return whether it was set.
+
+    Uses asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation.
+    """
+    try:
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True
