@@ -157,6 +157,8 @@ def link_or_copy(src: Path, dst: Path, root: Path) -> None:
         except OSError:
             shutil.copyfile(src, tmp)
         os.replace(tmp, dst)
+        # rename() of two hard links to one file succeeds without removing the source name.
+        tmp.unlink(missing_ok=True)
         dst.with_name(dst.name + ".part").unlink(missing_ok=True)  # an earlier run's own attempt
     except OSError as exc:
         if tmp is not None:
