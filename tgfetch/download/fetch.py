@@ -21,6 +21,8 @@ __all__ = ["FileFailed", "FetchResult", "fetch_file"]
 
 log = logging.getLogger("tgfetch.download")
 LANES = 4  # parallel getFile requests for one big file
+# Fresh references that expire again at the same byte this many times in a row: give the file up.
+EXPIRY_LIMIT = 20
 _FLUSH_BYTES = 1 << 20
 
 
@@ -60,7 +62,10 @@ async def fetch_file(
         while part.offset < size or size == 0:
             try:
                 loc = await _location(acc, mid, stats)
-                async for chunk in acc.iter_file(loc, part.offset, LANES):
+                # After an expiry, one request at a time until the next byte arrives: a parallel
+                # lane further on must not spoil the fresh reference for the one that matters.
+                lanes = 1 if part.offset in expired_at else LANES
+                async for chunk in acc.iter_file(loc, part.offset, lanes):
                     part.write(chunk)
                     stats.bytes += len(chunk)
                     if on_chunk is not None:
@@ -72,12 +77,12 @@ async def fetch_file(
             except ReferenceExpired:
                 # A fresh reference that expires again at the same byte will not get better.
                 n = expired_at[part.offset] = expired_at.get(part.offset, 0) + 1
-                if n > max_retries:
+                if n > EXPIRY_LIMIT:
                     raise FileFailed(f"message {mid}: file reference keeps expiring at byte {part.offset}") from None
                 log.info("%s: file reference of message %d expired at %d; fetching it again",
                          acc.name, mid, part.offset)
                 acc.locations.pop(mid, None)
-                await asyncio.sleep(0.01 * n)
+                await asyncio.sleep(0.002 * n)
                 continue
             except Transient as exc:
                 # Only failures without progress count: a drop that cost one request of a
