@@ -28,8 +28,8 @@ log = logging.getLogger("tgfetch")
 T = TypeVar("T")
 
 
-def build_simulation(sim: SimOptions) -> tuple[Any, dict[str, TelegramClient]]:
-    """The built-in simulated channel and one client per simulated account."""
+def build_simulation(sim: SimOptions, prefix: str = "") -> tuple[Any, dict[str, TelegramClient]]:
+    """The built-in simulated channel and one client per simulated account (`<prefix>client<i>`)."""
     from tgfetch.telegram.simulator import SimulatedTelegram
 
     try:
@@ -43,7 +43,8 @@ def build_simulation(sim: SimOptions) -> tuple[Any, dict[str, TelegramClient]]:
     clients = {}
     for i in range(sim.clients):
         mbps = bw[i % len(bw)]
-        clients[f"client{i + 1}"] = tg.client(f"client{i + 1}", bandwidth=mbps * 1e6 if mbps else None)
+        name = f"{prefix}client{i + 1}"
+        clients[name] = tg.client(name, bandwidth=mbps * 1e6 if mbps else None)
     return tg, clients
 
 
@@ -208,13 +209,8 @@ async def run_login(settings: Settings, name: str, phone: str | None, simulate: 
 def _cluster_clients(opts: CommandOptions, prefix: str) -> tuple[dict[str, TelegramClient], str]:
     """Clients for a cluster process: simulated accounts get names unique to this process."""
     if opts.simulate is not None:
-        tg, clients = build_simulation(opts.simulate)
-        renamed = {f"{prefix}-{n}": tg.client(f"{prefix}-{n}") for n in clients}
-        bw = list(opts.simulate.bandwidth)
-        for i, name in enumerate(renamed):
-            if bw:
-                tg.set_bandwidth(name, bw[i % len(bw)] * 1e6)
-        return renamed, opts.settings.channel or tg.channel_username
+        tg, clients = build_simulation(opts.simulate, f"{prefix}-")
+        return clients, opts.settings.channel or tg.channel_username
     clients, channel, _, _ = job_clients(opts)
     return clients, channel
 

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import click
 
 from tgfetch.config import Settings, load_settings
-from tgfetch.errors import EXIT_INTERRUPTED, EXIT_USAGE, TgfetchError, UsageError
+from tgfetch.errors import EXIT_INTERRUPTED, EXIT_USAGE, TgfetchError
 from tgfetch.logs import setup_logging
 
 __all__ = ["CommandOptions", "SimOptions", "main"]
@@ -268,5 +268,3 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"tgfetch: internal error: {type(exc).__name__}: {exc} (LOG_LEVEL=DEBUG shows where)", err=True)
         sys.exit(1)
 
-
-_ = UsageError  # re-exported for subcommand modules

@@ -184,7 +184,11 @@ class Settings(BaseSettings):
     @property
     def state_db_path(self) -> Path:
         """The SQLite state file (default: DOWNLOAD_DIR/.tgfetch.sqlite)."""
-        return self.state_db if self.state_db is not None else self.download_dir / ".tgfetch.sqlite"
+        return self.state_db_for(self.download_dir)
+
+    def state_db_for(self, dest: Path) -> Path:
+        """The state file of a job downloading into `dest` (STATE_DB when set)."""
+        return self.state_db if self.state_db is not None else dest / ".tgfetch.sqlite"
 
     @property
     def mode(self) -> str:

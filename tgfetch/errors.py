@@ -3,7 +3,6 @@
     TgfetchError (exit 1)
     ├── UsageError (exit 2)              bad flags, bad settings, bad input
     │   ├── ConfigError (exit 2)         a setting's value is not allowed
-    │   ├── NotAvailableError (exit 2)   a subcommand that is not built yet
     │   └── StateMismatchError (exit 2)  state DB belongs to another job / settings changed
     ├── DistributionError (exit 2)       a strategy produced an invalid plan
     ├── TelegramAccessError (exit 3)     authorization / access to a channel
@@ -27,7 +26,6 @@ __all__ = [
     "FilesFailedError",
     "InterruptedJob",
     "JobLockedError",
-    "NotAvailableError",
     "SessionError",
     "StateMismatchError",
     "StorageError",
@@ -57,10 +55,6 @@ class UsageError(TgfetchError):
 
 class ConfigError(UsageError):
     """A setting has a value that is not allowed."""
-
-
-class NotAvailableError(UsageError):
-    """A subcommand that this build does not provide."""
 
 
 class StateMismatchError(UsageError):

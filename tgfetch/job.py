@@ -51,7 +51,6 @@ class JobReport:
     dest: Path
     fetched_bytes: int = 0
     stage_seconds: dict[str, float] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -84,7 +83,7 @@ class JobReport:
             "scan": {"range_calls": self.scan.range_calls, "edge_calls": self.scan.edge_calls,
                      "completed_albums": list(self.scan.completed_albums),
                      "partial_albums": list(self.scan.partial_albums)},
-            "fetched_bytes": self.fetched_bytes, "stage_seconds": self.stage_seconds, "notes": self.notes,
+            "fetched_bytes": self.fetched_bytes, "stage_seconds": self.stage_seconds,
         }
 
 
@@ -170,7 +169,7 @@ async def download_channel(
     t0 = time.monotonic()
     check_destination(dest)
     accounts, ref, top = await open_accounts(clients, channel, settings)
-    state_db = settings.state_db if settings.state_db is not None else dest / ".tgfetch.sqlite"
+    state_db = settings.state_db_for(dest)
     with StateStore.open(state_db, channel_id=ref.channel_id, channel_key=ref.key,
                          template=settings.file_name_template) as store:
         first, last = _job_range(first_id, last_id, top, ref)

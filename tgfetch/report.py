@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import sys
 import time
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -159,7 +158,3 @@ def write_report(path: Path, report: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report.to_json(), indent=2, default=str), encoding="utf-8")
 
-
-def stderr_console() -> Console:
-    """A console for progress on stderr."""
-    return Console(file=sys.stderr)

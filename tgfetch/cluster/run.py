@@ -183,7 +183,7 @@ async def work(clients: Mapping[str, Any], channel: str, settings: Settings, red
     check_destination(dest)
     accounts, ref, _top = await open_accounts(clients, channel, settings)
     queue = ClusterQueue(redis, job_for(ref, settings), lease_s=lease_s)
-    state_db = settings.state_db if settings.state_db is not None else dest / ".tgfetch.sqlite"
+    state_db = settings.state_db_for(dest)
     with StateStore.open(state_db, channel_id=ref.channel_id, channel_key=ref.key,
                          template=settings.file_name_template) as store:
         learned = store.load_speeds()

@@ -205,9 +205,12 @@ class DownloadEngine:
             await acc.retrying(functools.partial(acc.fetch, ids[i : i + BATCH]), self.max_retries)
 
     def _with_likely_steals(self, victim: str, ids: list[int]) -> list[int]:
-        """Add the victim's next groups to a steal's re-fetch so later steals need no call."""
+        """Add the victim's next groups to a steal's re-fetch so later steals need no call.
+
+        Steals take the victim's largest groups first, so those are the ones fetched ahead.
+        """
         out = list(ids)
-        for w in reversed(self.scheduler.clients[victim].queue):
+        for w in self.scheduler.clients[victim].queue:
             more = [f.info.message_id for f in w.remaining]
             if len(out) + len(more) > BATCH:
                 break

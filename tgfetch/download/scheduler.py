@@ -12,7 +12,6 @@ flight (the first copy to finish a file wins).
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -107,7 +106,6 @@ class ClientState:
     backups: int = 0
     handoffs: int = 0
     measured_bytes: int = 0
-    measured_seconds: float = 0.0
 
     def time_for(self, nbytes: int, nfiles: int) -> float:
         """Estimated seconds for this client to fetch nbytes in nfiles."""
@@ -157,7 +155,6 @@ class Scheduler:
         self.stealing = stealing
         self.backups = backups
         self._changed = asyncio.Event()
-        self.started_at = time.monotonic()
 
     @property
     def finished(self) -> bool:
@@ -321,7 +318,6 @@ class Scheduler:
         c = self.clients[name]
         first = c.measured_bytes == 0
         c.measured_bytes += file_bytes
-        c.measured_seconds += file_seconds
         alpha = 0.3
         if client_bps > 0:
             c.speed = client_bps if first else (1 - alpha) * c.speed + alpha * client_bps
