@@ -173,6 +173,7 @@ class DownloadEngine:
         for name, acc in self.accounts.items():
             c = self.scheduler.clients[name]
             c.speed = acc.speed_estimate(c.speed)
+            c.waiting = acc.flood_wait_left
             if acc.min_rtt < float("inf"):
                 # A file costs at least one round trip, shared by the client's concurrent slots.
                 c.overhead = acc.min_rtt / self.concurrency

@@ -100,7 +100,8 @@ class ClientState:
     speed: float = DEFAULT_SPEED
     overhead: float = DEFAULT_OVERHEAD
     dead: str | None = None
-    paused: bool = False
+    paused: bool = False  # handed its work off (long FLOOD_WAIT)
+    waiting: float = 0.0  # seconds left of a short FLOOD_WAIT (the engine keeps it current)
     stolen_in: int = 0
     stolen_out: int = 0
     backups: int = 0
@@ -111,12 +112,16 @@ class ClientState:
         """Estimated seconds for this client to fetch nbytes in nfiles."""
         return nbytes / max(self.speed, 1.0) + nfiles * self.overhead
 
+    def finish_in(self, nbytes: int, nfiles: int) -> float:
+        """Seconds until this client has fetched nbytes in nfiles, counting a FLOOD_WAIT it sits in."""
+        return self.waiting + self.time_for(nbytes, nfiles)
+
     @property
     def est_remaining(self) -> float:
         """Estimated seconds until this client's queue and groups in flight are done."""
         nbytes = self.queued_bytes + sum(w.bytes_left for w in self.inflight)
         nfiles = self.queued_files + sum(len(w.remaining) for w in self.inflight)
-        return self.time_for(nbytes, nfiles)
+        return self.finish_in(nbytes, nfiles)
 
     def set_queue(self, works: Iterable[GroupWork]) -> None:
         """Replace the queue (sorted largest first) and its totals."""
@@ -211,7 +216,7 @@ class Scheduler:
             for w in c.inflight:
                 if w.owner != c.name or len(w.copies) > 1 or w.done_ids or w.finishing or w.winner:
                     continue
-                theirs = c.time_for(w.bytes_left, len(w.remaining))
+                theirs = c.finish_in(w.bytes_left, len(w.remaining))
                 mine = busy + me.time_for(w.bytes_left, len(w.remaining))
                 gain = theirs - mine * BACKUP_MARGIN
                 if gain > 0 and (best is None or gain > best[0]):
@@ -266,7 +271,7 @@ class Scheduler:
             for w in c.inflight:
                 if len(w.copies) > 1 or not w.remaining or w.winner is not None:
                     continue
-                theirs = c.time_for(w.bytes_left, len(w.remaining))
+                theirs = c.finish_in(w.bytes_left, len(w.remaining))
                 # A backup fetches the whole group again, so that one account has all of it.
                 mine = busy + me.time_for(sum(f.info.file_size for f in w.files), len(w.files))
                 if mine * BACKUP_MARGIN < theirs and (best is None or theirs > best[0]):
