@@ -46,3 +46,11 @@ def test_part_resumes_from_its_size_aligned_to_the_request_size(tmp_path: Path) 
 
     assert sha == hashlib.sha256(final.read_bytes()).hexdigest()
     assert not (tmp_path / "f.bin.part").exists()
+
+
+def test_a_complete_part_is_kept_whole(tmp_path: Path) -> None:
+    (tmp_path / "f.bin.part").write_bytes(b"c" * 755)
+    part = PartFile(tmp_path / "f.bin")
+    assert part.open(755) == 755  # nothing to fetch again
+    part.close()
+    assert PartFile(tmp_path / "f.bin").open(1000) == 0  # incomplete and under ALIGN: start over

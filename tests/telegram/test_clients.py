@@ -11,22 +11,19 @@ import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from telegram_helpers import NAMES, sim_clients
 from telethon.crypto import AuthKey
 from telethon.sessions import StringSession
 
 from tgfetch.config import load_settings
 from tgfetch.errors import ConfigError, SessionError, TelegramAccessError, UsageError
 from tgfetch.job import scan_channel
-from tgfetch.telegram.clients import build_clients, close_clients
+from tgfetch.telegram.clients import build_clients
 from tgfetch.telegram.simulator import SimulatedTelegram
-
-NAMES = ("c1", "c2", "c3")
 
 
 @pytest.fixture
@@ -34,14 +31,6 @@ def sim() -> SimulatedTelegram:
     """A small channel whose ids start at 1000 (so ids below it exist nowhere)."""
     return SimulatedTelegram(seed=5, messages=200, first_id=1000, size_scale=0.01)
 
-
-@asynccontextmanager
-async def sim_clients(sim: SimulatedTelegram, names: Iterable[str] = NAMES) -> AsyncIterator[dict[str, Any]]:
-    clients = {n: sim.client(n) for n in names}
-    try:
-        yield clients
-    finally:
-        await close_clients(clients)
 
 
 # -- channel and range ------------------------------------------------------------

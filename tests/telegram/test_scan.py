@@ -18,17 +18,17 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from telegram_helpers import NAMES, sim_clients
 
 from tgfetch.config import Settings, load_settings
 from tgfetch.errors import TelegramAccessError, TgfetchError
 from tgfetch.job import plan_scan, scan_channel
 from tgfetch.telegram.account import Account, ChannelRef
-from tgfetch.telegram.clients import close_clients, open_accounts
+from tgfetch.telegram.clients import open_accounts
 from tgfetch.telegram.scan import ALBUM_SPAN, BatchPool, ScanResult, scan_accounts
 from tgfetch.telegram.simulator import SimulatedTelegram
 
 GM = "GetMessagesRequest"
-NAMES = ("c1", "c2", "c3")
 NOT_SCANNED = ("deleted", "service")
 
 
@@ -44,15 +44,6 @@ def big_sim(**kw: Any) -> SimulatedTelegram:
     """The 5,000-message channel of the issue, files scaled down (scans download nothing)."""
     return SimulatedTelegram(seed=11, messages=5000, size_scale=0.001, **kw)
 
-
-@asynccontextmanager
-async def sim_clients(sim: SimulatedTelegram, names: Iterable[str] = NAMES) -> AsyncIterator[dict[str, Any]]:
-    """Real TelegramClients of the simulator, one per name, always disconnected afterwards."""
-    clients = {n: sim.client(n) for n in names}
-    try:
-        yield clients
-    finally:
-        await close_clients(clients)
 
 
 @asynccontextmanager

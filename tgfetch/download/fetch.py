@@ -53,7 +53,7 @@ async def fetch_file(
     mid = task.info.message_id
     size = task.info.file_size
     # Opening may hash a large .part: off the event loop.
-    offset = await asyncio.get_running_loop().run_in_executor(executor, part.open)
+    offset = await asyncio.get_running_loop().run_in_executor(executor, part.open, size)
     start, t0 = offset, time.monotonic()
     failures, failed_at = 0, -1
     expired_at: dict[int, int] = {}

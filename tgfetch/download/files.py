@@ -59,12 +59,15 @@ class PartFile:
         self.sha = hashlib.sha256()
         self.offset = 0
 
-    def open(self) -> int:
-        """Open for writing; resume from the part's size aligned down to ALIGN; return the offset."""
+    def open(self, complete_size: int | None = None) -> int:
+        """Open for writing; resume from the part's size aligned down to ALIGN; return the offset.
+
+        A part that already holds all `complete_size` bytes is kept whole.
+        """
         try:
             self.part.parent.mkdir(parents=True, exist_ok=True)
             size = self.part.stat().st_size if self.part.exists() else 0
-            keep = size - size % ALIGN
+            keep = size if size == complete_size else size - size % ALIGN
             self._f = open(self.part, "r+b" if size else "wb")  # noqa: SIM115 - closed in finish/close
             if keep:
                 self.sha, got = hash_file(self.part, keep)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
@@ -210,17 +210,14 @@ class Scheduler:
         """
         busy = me.est_remaining
         best: tuple[float, GroupWork, ClientState] | None = None
-        for c in self.alive:
-            if c is me:
-                continue
-            for w in c.inflight:
-                if w.owner != c.name or len(w.copies) > 1 or w.done_ids or w.finishing or w.winner:
-                    continue
-                theirs = c.finish_in(w.bytes_left, len(w.remaining))
-                mine = busy + me.time_for(w.bytes_left, len(w.remaining))
-                gain = theirs - mine * BACKUP_MARGIN
-                if gain > 0 and (best is None or gain > best[0]):
-                    best = (gain, w, c)
+        for c, w in self._others_in_flight(me):
+            if w.owner != c.name or w.done_ids or w.finishing:
+                continue  # a file is already finished: moving it would split the group
+            theirs = c.finish_in(w.bytes_left, len(w.remaining))
+            mine = busy + me.time_for(w.bytes_left, len(w.remaining))
+            gain = theirs - mine * BACKUP_MARGIN
+            if gain > 0 and (best is None or gain > best[0]):
+                best = (gain, w, c)
         if best is None:
             return None
         _, w, owner = best
@@ -230,6 +227,14 @@ class Scheduler:
         me.stolen_in += 1
         owner.stolen_out += 1
         return self._start(me, w, "migrate", owner.name)
+
+    def _others_in_flight(self, me: ClientState) -> Iterator[tuple[ClientState, GroupWork]]:
+        """Groups other live clients work on alone, unfinished and unclaimed (race candidates)."""
+        for c in self.alive:
+            if c is not me:
+                for w in c.inflight:
+                    if len(w.copies) == 1 and w.remaining and w.winner is None:
+                        yield c, w
 
     def _start(self, me: ClientState, w: GroupWork, kind: str, victim: str | None = None) -> Pick:
         w.owner = me.name
@@ -265,17 +270,12 @@ class Scheduler:
     def _backup(self, me: ClientState) -> Pick | None:
         busy = me.est_remaining
         best: tuple[float, GroupWork, ClientState] | None = None
-        for c in self.alive:
-            if c is me:
-                continue
-            for w in c.inflight:
-                if len(w.copies) > 1 or not w.remaining or w.winner is not None:
-                    continue
-                theirs = c.finish_in(w.bytes_left, len(w.remaining))
-                # A backup fetches the whole group again, so that one account has all of it.
-                mine = busy + me.time_for(sum(f.info.file_size for f in w.files), len(w.files))
-                if mine * BACKUP_MARGIN < theirs and (best is None or theirs > best[0]):
-                    best = (theirs, w, c)
+        for c, w in self._others_in_flight(me):
+            theirs = c.finish_in(w.bytes_left, len(w.remaining))
+            # A backup fetches the whole group again, so that one account has all of it.
+            mine = busy + me.time_for(sum(f.info.file_size for f in w.files), len(w.files))
+            if mine * BACKUP_MARGIN < theirs and (best is None or theirs > best[0]):
+                best = (theirs, w, c)
         if best is None:
             return None
         _, w, owner = best
