@@ -34,7 +34,7 @@ def build_simulation(sim: SimOptions, prefix: str = "") -> tuple[Any, dict[str, 
 
     try:
         tg = SimulatedTelegram(seed=sim.seed, messages=sim.messages, first_id=sim.first_id,
-                               latency=sim.latency, faults=sim.faults, size_scale=sim.size_scale)
+                               latency=sim.latency, jitter=sim.jitter, faults=sim.faults, size_scale=sim.size_scale)
     except ValueError as exc:
         raise UsageError(f"--sim-faults: {exc}") from None
     bw = list(sim.bandwidth) or [0.0]

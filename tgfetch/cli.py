@@ -36,6 +36,7 @@ class SimOptions:
     first_id: int = 72006
     bandwidth: tuple[float, ...] = ()
     latency: float = 0.0
+    jitter: float = 0.0
     faults: str | None = None
     size_scale: float = 0.02
 
@@ -94,6 +95,8 @@ _JOB_OPTIONS: list[Callable[[F], F]] = [
                  help="Per-account bandwidth in MB/s, one value for all or one per account (e.g. 1,3,9)."),
     click.option("--sim-latency", type=click.FloatRange(0), default=0.0, show_default=True,
                  help="Seconds added to every simulated RPC."),
+    click.option("--sim-jitter", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
+                 help="Spread of each RPC's latency, a fraction of it (0.1 = +/-10 %)."),
     click.option("--sim-size-scale", type=click.FloatRange(0, min_open=True), default=0.02, show_default=True,
                  help="Scale of simulated file sizes (1.0 = realistic sizes)."),
     click.option("--sim-faults", help="Faults to inject, e.g. 'flood:*:rate=0.05:seconds=1' (see README)."),

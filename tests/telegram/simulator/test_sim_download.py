@@ -145,3 +145,20 @@ async def test_unencrypted_mode_gives_same_bytes(connect: Any) -> None:
     async with connect(sim, "a") as (a,):
         data = await a.download_media(await _fetch(a, sim, target.id), file=bytes)
     assert hashlib.sha256(data).hexdigest() == sim.file_sha256(target.id)
+
+
+def test_jitter_spreads_round_trips_reproducibly() -> None:
+    def trips(name: str) -> list[float]:
+        sim = SimulatedTelegram(seed=4, messages=10, latency=0.05, jitter=0.2)
+        account = sim.account(name)
+        return [account.round_trip() for _ in range(200)]
+
+    a = trips("a")
+    assert all(0.04 <= t <= 0.06 for t in a)
+    assert max(a) - min(a) > 0.015  # really spread, not a constant
+    assert abs(sum(a) / len(a) - 0.05) < 0.003  # the mean stays the latency
+    assert trips("a") == a  # seeded: the same run twice
+    assert trips("b") != a  # accounts drift apart
+    assert SimulatedTelegram(seed=4, messages=10, latency=0.05).account("a").round_trip() == 0.05
+    with pytest.raises(ValueError, match="jitter"):
+        SimulatedTelegram(seed=4, messages=10, jitter=1.0)

@@ -75,7 +75,9 @@ reference fails FILE_REFERENCE_EXPIRED. ``sim.client(name)`` twice gives the
 same account (same hash, counters, bandwidth). Bandwidth (bytes/s) is shared
 by all of an account's concurrent getFile answers through a virtual-time
 pacer (3 concurrent requests get about 1/3 each); ``latency`` is added to
-every RPC; unthrottled means no sleeps at all.
+every RPC, spread uniformly by ``jitter`` (a fraction of it, seeded per
+account: real round trips are never all alike, and identical ones keep
+accounts answering in the same millisecond); unthrottled means no sleeps.
 
 Modelled requests: help.getConfig/getNearestDc, ping, users.getUsers,
 updates.getState/getDifference/getChannelDifference, contacts.resolveUsername

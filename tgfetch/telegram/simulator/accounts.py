@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
+import random
 import time
 
 from .content import derive_int
@@ -41,6 +42,7 @@ class Account:
     plan: FaultPlan
     bandwidth: float | None
     latency: float
+    jitter: float = 0.0
     user_id: int = 0
     user_access_hash: int = 0
     channel_access_hash: int = 0
@@ -56,6 +58,7 @@ class Account:
     expired_after_bytes: set[tuple[int, int]] = dataclasses.field(default_factory=set)
     counters: dict[int, RuleCounter] = dataclasses.field(default_factory=dict)
     pacer: Pacer = dataclasses.field(init=False)
+    _rtt_rng: random.Random = dataclasses.field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.user_id = 100_000 + derive_int("user", self.seed, self.name, bits=30)
@@ -63,6 +66,13 @@ class Account:
         self.channel_access_hash = derive_int("channel_hash", self.seed, self.name)
         self.phone = "999" + str(derive_int("phone", self.seed, self.name) % 10**7).zfill(7)
         self.pacer = Pacer(self.bandwidth)
+        self._rtt_rng = random.Random(derive_int("rtt", self.seed, self.name))
+
+    def round_trip(self) -> float:
+        """Seconds this RPC spends on the network: `latency`, spread uniformly by ±`jitter` of it."""
+        if self.jitter <= 0:
+            return self.latency
+        return self.latency * self._rtt_rng.uniform(1 - self.jitter, 1 + self.jitter)
 
     def counter(self, index: int) -> RuleCounter:
         """Return this account's progress on fault rule `index`."""

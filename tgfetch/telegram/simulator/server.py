@@ -86,7 +86,7 @@ class Server:
         account = session.account
         account.record_rpc(method)
         if account.latency > 0:
-            await asyncio.sleep(account.latency)
+            await asyncio.sleep(account.round_trip())
         if method not in _ALWAYS_ALLOWED:
             self._check_authorized(session, method)
             await self._inject(account, method)

@@ -57,6 +57,7 @@ class SimulatedTelegram:
         channel: str = "tgfetch_sim",
         bandwidth: float | None = None,
         latency: float = 0.0,
+        jitter: float = 0.0,
         faults: str | FaultPlan | None = None,
         encrypt: bool = True,
         size_scale: float = 1.0,
@@ -66,6 +67,8 @@ class SimulatedTelegram:
     ) -> None:
         if messages < 1 or first_id < 1:
             raise ValueError("messages and first_id must be >= 1")
+        if not 0 <= jitter < 1:
+            raise ValueError("jitter must be in [0, 1)")
         if size_scale <= 0:
             raise ValueError("size_scale must be > 0")
         self.seed = seed
@@ -77,6 +80,7 @@ class SimulatedTelegram:
         self.encrypt = encrypt
         self._bandwidth = bandwidth
         self._latency = latency
+        self._jitter = jitter
         self._messages = tuple(generate_messages(seed, messages, first_id, size_scale, max_file_size))
         self._by_id = {m.id: m for m in self._messages}
         self._bytes = ByteSource(seed)
@@ -138,7 +142,8 @@ class SimulatedTelegram:
         found = self._accounts.get(name)
         if found is None:
             found = Account(
-                name=name, seed=self.seed, plan=self.fault_plan, bandwidth=self._bandwidth, latency=self._latency
+                name=name, seed=self.seed, plan=self.fault_plan, bandwidth=self._bandwidth, latency=self._latency,
+                jitter=self._jitter,
             )
             self._accounts[name] = found
         return found
