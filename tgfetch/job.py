@@ -244,6 +244,8 @@ def _client_summary(scheduler: Scheduler, stats: Mapping[str, ClientStats],
             "speed_bps": round(acc.throughput if acc else st.speed, 1),
             "stolen_in": c.stolen_in if c else 0, "stolen_out": c.stolen_out if c else 0,
             "backups": c.backups if c else 0, "handoffs": c.handoffs if c else 0,
+            "flood_waits": acc.flood_waits if acc else 0,
+            "flood_wait_s": round(acc.flood_seconds, 3) if acc else 0.0,
             "state": (f"dead: {c.dead}" if c and c.dead else st.state),
         }
     return out

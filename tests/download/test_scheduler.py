@@ -57,6 +57,15 @@ def test_own_queue_largest_group_first_ties_by_first_id() -> None:
     assert all(w.owner == "x" and w.copies == {"x"} for w in (a, b, c))
 
 
+def test_smallest_slot_takes_the_queue_from_its_small_end() -> None:
+    big, mid, tiny = work(5 * MB), work(1 * MB), work(10_000)
+    s = Scheduler({"x": [mid, tiny, big]}, stealing=False, backups=False)
+    p = s.next("x", smallest=True)
+    assert p is not None and p.work is tiny and p.kind == "own"
+    assert s.clients["x"].queued_bytes == 6 * MB and s.clients["x"].queued_files == 2
+    assert [p.work for p in (s.next("x"), s.next("x", smallest=True)) if p] == [big, mid]
+
+
 def test_finished_only_when_nothing_queued_released_or_in_flight() -> None:
     a = work(10)
     s = Scheduler({"x": [a], "y": []}, stealing=False, backups=False)
@@ -109,6 +118,34 @@ def test_steal_skips_a_group_the_thief_would_finish_later() -> None:
     assert p is not None and p.work is small  # the small one is still worth taking
     assert list(s.clients["fast"].queue) == [big]
     assert s.next("slow") is None  # own in-flight load now makes even nothing worth it
+
+
+def test_steal_prefers_a_group_the_thief_holds_the_messages_of_from_any_victim() -> None:
+    v1_big, v1_small = work(6 * MB), work(2 * MB)
+    v2_known = work(1 * MB)
+    s = Scheduler({"thief": [], "v1": [v1_big, v1_small], "v2": [v2_known, work(3 * MB)]}, backups=False)
+    known = {id(v1_small), id(v2_known)}
+    p = s.next("thief", lambda w: id(w) in known)
+    # v1 is the most loaded: its largest group it holds the messages of wins over its bigger one.
+    assert p is not None and p.kind == "steal" and p.work is v1_small and p.victim == "v1"
+    p = s.next("thief", lambda w: id(w) in known)
+    assert p is not None and p.work is v2_known and p.victim == "v2"  # from the next victim, still free
+    assert list(s.clients["v1"].queue) == [v1_big]
+
+
+def test_steal_needing_a_refetch_must_save_enough_time() -> None:
+    # The victim would finish the tiny group in 10 ms: not worth a getMessages call...
+    tiny, tiny2 = work(5_000), work(5_000)
+    s = Scheduler({"thief": [], "v": [tiny, tiny2]}, {"thief": 1e6, "v": 1e6}, backups=False)
+    assert s.next("thief", lambda w: False) is None
+    # ...but taken when the thief already holds its messages (no call).
+    p = s.next("thief", lambda w: True)
+    assert p is not None and p.work is tiny
+    # A big group is worth the call.
+    big1, big2 = work(5 * MB), work(5 * MB)
+    s = Scheduler({"thief": [], "v": [big1, big2]}, {"thief": 1e6, "v": 1e6}, backups=False)
+    p = s.next("thief", lambda w: False)
+    assert p is not None and p.work is big1 and p.kind == "steal"
 
 
 def test_no_steal_when_it_would_not_help() -> None:

@@ -12,7 +12,8 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +59,7 @@ class DownloadEngine:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
     finalizing: set[asyncio.Task[None]] = field(default_factory=set)
+    fetch_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     async def run(self) -> None:
         """Download until every group is done or nobody is left to download."""
@@ -72,8 +74,8 @@ class DownloadEngine:
             raise self.fatal
 
     async def _run(self) -> None:
-        await asyncio.gather(*(self._prefetch(n) for n in self.accounts))
-        slots = [asyncio.create_task(self._slot(n)) for n in self.accounts for _ in range(self.concurrency)]
+        slots = [asyncio.create_task(self._slot(n, smallest=i == 0 and self.concurrency > 1))
+                 for n in self.accounts for i in range(self.concurrency)]
         ticker = asyncio.create_task(self._tick())
         try:
             await asyncio.gather(*slots)
@@ -110,24 +112,7 @@ class DownloadEngine:
             raise FileFailed(f"messages {failed} failed: {self.failures[failed[0]]}")
         return [self.records[f.info.message_id] for f in work.files if f.info.message_id in self.records]
 
-    async def _prefetch(self, name: str) -> None:
-        """Fetch, in batches, the planned messages this account did not scan itself."""
-        acc = self.accounts[name]
-        missing = [
-            f.info.message_id
-            for w in self.scheduler.clients[name].queue
-            for f in w.remaining
-            if f.info.message_id not in acc.locations
-        ]
-        try:
-            for i in range(0, len(missing), BATCH):
-                self.stats[name].refetch_calls += 1
-                await acc.fetch(missing[i : i + BATCH])
-        except (AccountDead, FloodWait, AccessDenied, Transient) as exc:
-            log.warning("%s: cannot prepare its queue (%s); handing it to the others", name, exc)
-            self.scheduler.release(name, str(exc), dead=not isinstance(exc, FloodWait | Transient))
-
-    async def _slot(self, name: str) -> None:
+    async def _slot(self, name: str, *, smallest: bool = False) -> None:
         acc, st, sched = self.accounts[name], self.stats[name], self.scheduler
         me = sched.clients[name]
         while not sched.finished and self.fatal is None and me.dead is None:
@@ -139,7 +124,8 @@ class DownloadEngine:
                     await sched.wait_change(min(acc.flood_wait_left, 1.0))
                 continue
             self._refresh_speeds()
-            pick = sched.next(name, lambda w: all(f.info.message_id in acc.locations for f in w.remaining))
+            pick = sched.next(name, lambda w: all(f.info.message_id in acc.locations for f in w.remaining),
+                              smallest=smallest)
             if pick is None:
                 st.state = "idle" if st.active == 0 else st.state
                 await sched.wait_change(0.25)
@@ -160,14 +146,25 @@ class DownloadEngine:
                 for task in pick.work.remaining:
                     self._failed(name, pick.work, task.info.message_id, f"cannot fetch message: {exc}")
             except StorageError as exc:
-                self.fatal = exc
-                sched.notify()
+                self.stop(exc)
             finally:
                 sched.group_left(name, pick.work)
                 st.slot_stopped()
         st.finished = time.monotonic()
         if me.dead is None:
             st.state = "done"
+
+    def stop(self, exc: BaseException) -> None:
+        """A fatal error (the disk): every slot stops after its current file.
+
+        Copies of a document waiting for a first copy that will now never be finished
+        are released too, so that nothing waits forever.
+        """
+        self.fatal = self.fatal or exc
+        for _, first in self.documents.values():
+            if not first.done():
+                first.cancel()
+        self.scheduler.notify()
 
     def _refresh_speeds(self) -> None:
         for name, acc in self.accounts.items():
@@ -185,10 +182,7 @@ class DownloadEngine:
         work = pick.work
         if pick.kind == "migrate" and pick.victim is not None:
             await races.take_over(self, work, pick.victim)
-        missing = [f.info.message_id for f in work.remaining if f.info.message_id not in acc.locations]
-        if missing and pick.victim is not None and pick.kind == "steal":
-            missing = self._with_likely_steals(pick.victim, missing)
-        await self.refetch(acc, missing)
+        await self.ensure_messages(acc, pick)
         for task in work.remaining:
             if work.lost_by(acc.name) or work.owner != acc.name:
                 return
@@ -198,29 +192,46 @@ class DownloadEngine:
         if not work.remaining and work.winner is None and work.owner == acc.name:
             races.win(work, acc.name)
 
-    async def refetch(self, acc: Account, ids: list[int]) -> None:
-        """Fetch messages this account did not scan (steals, hand-overs, backups), in batches."""
-        for i in range(0, len(ids), BATCH):
+    async def ensure_messages(self, acc: Account, pick: Pick) -> None:
+        """Fetch the picked group's messages if `acc` did not scan them, in one call with the
+        groups it will most likely take next (own queue: both ends, as its slots take them;
+        a steal: the victim's next largest groups), so a batch of up to 200 ids serves many
+        groups.  Messages are fetched just before use, never for groups another account ends
+        up downloading, and their file references are fresh."""
+        files = pick.work.files if pick.kind == "backup" else pick.work.remaining
+        lock = self.fetch_locks.setdefault(acc.name, asyncio.Lock())
+        async with lock:  # one fetch per account at a time: a slot waiting here may find its group fetched
+            ids = [f.info.message_id for f in files if f.info.message_id not in acc.locations]
+            if not ids:
+                return
+            if pick.kind == "own":
+                ahead = _both_ends(self.scheduler.clients[acc.name].queue)
+            else:
+                ahead = self._likely_steals(acc.name, pick.victim)
+            for w in ahead:
+                more = [f.info.message_id for f in w.files if f.info.message_id not in acc.locations]
+                if len(ids) + len(more) > BATCH:
+                    if len(ids) > BATCH - 10:
+                        break
+                    continue
+                ids.extend(more)
             self.stats[acc.name].refetch_calls += 1
-            self.stats[acc.name].steal_calls += 1
-            await acc.retrying(functools.partial(acc.fetch, ids[i : i + BATCH]), self.max_retries)
+            if pick.kind != "own":
+                self.stats[acc.name].steal_calls += 1
+            await acc.retrying(functools.partial(acc.fetch, ids), self.max_retries)
 
-    def _with_likely_steals(self, victim: str, ids: list[int]) -> list[int]:
-        """Add the victim's next groups to a steal's re-fetch so later steals need no call.
-
-        Steals take the victim's largest groups first, so those are the ones fetched ahead.
-        """
-        out = list(ids)
-        for w in self.scheduler.clients[victim].queue:
-            more = [f.info.message_id for f in w.remaining]
-            if len(out) + len(more) > BATCH:
-                break
-            out.extend(more)
-        return out
+    def _likely_steals(self, name: str, victim: str | None) -> Iterator[GroupWork]:
+        """Queued groups of the other accounts in the order `name` would steal them: the
+        victim's first, then the other accounts' from the most loaded down, largest first."""
+        others = sorted((c for c in self.scheduler.alive if c.name not in (name, victim)),
+                        key=lambda c: -c.est_remaining)
+        first = [self.scheduler.clients[victim]] if victim in self.scheduler.clients else []
+        for c in first + others:
+            yield from c.queue
 
     async def _file(self, acc: Account, pick: Pick, task: FileTask) -> None:
         mid, work = task.info.message_id, pick.work
-        if await self._linked_duplicate(acc.name, pick, task):
+        if await self._linked_duplicate(acc.name, pick, task) or self.fatal is not None:
             return
         job = asyncio.create_task(self._download(acc, pick, task))
         work.holders[acc.name] = job
@@ -321,8 +332,7 @@ class DownloadEngine:
             sha = await self.disk(self._finalize, name, task, final, part)
         except StorageError as exc:
             pick.work.finishing.discard(task.info.message_id)
-            self.fatal = self.fatal or exc
-            self.scheduler.notify()
+            self.stop(exc)
             return
         pick.work.finishing.discard(task.info.message_id)
         self._committed(name, pick, task, sha)
@@ -376,3 +386,13 @@ class DownloadEngine:
         first = self.documents.get(task.info.document_id or -1)
         if first and first[0] == mid and not first[1].done():
             first[1].set_result(rec)
+
+
+def _both_ends(queue: deque[GroupWork]) -> Iterator[GroupWork]:
+    """The queue's groups alternately from the front (largest) and the back (smallest)."""
+    lo, hi = 0, len(queue) - 1
+    while lo <= hi:
+        yield queue[lo]
+        if hi != lo:
+            yield queue[hi]
+        lo, hi = lo + 1, hi - 1

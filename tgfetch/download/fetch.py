@@ -24,6 +24,7 @@ LANES = 4  # parallel getFile requests for one big file
 # Fresh references that expire again at the same byte this many times in a row: give the file up.
 EXPIRY_LIMIT = 20
 _FLUSH_BYTES = 1 << 20
+_OFFLOAD_BYTES = 64 << 10  # chunks this big are written (and hashed) in the disk thread pool
 
 
 class FileFailed(TgfetchError):
@@ -66,7 +67,7 @@ async def fetch_file(
                 # lane further on must not spoil the fresh reference for the one that matters.
                 lanes = 1 if part.offset in expired_at else LANES
                 async for chunk in acc.iter_file(loc, part.offset, lanes):
-                    part.write(chunk)
+                    await _write(part, chunk, executor)
                     stats.bytes += len(chunk)
                     if on_chunk is not None:
                         on_chunk(len(chunk))
@@ -103,6 +104,19 @@ async def fetch_file(
     if part.offset != size:
         raise FileFailed(f"message {mid}: got {part.offset} bytes, expected {size}")
     return FetchResult(part.offset - start, time.monotonic() - t0)
+
+
+async def _write(part: PartFile, chunk: bytes, executor: Executor | None) -> None:
+    """Append a chunk; a big one off the event loop, so the other transfers keep flowing."""
+    if executor is None or len(chunk) < _OFFLOAD_BYTES:
+        part.write(chunk)
+        return
+    done = asyncio.get_running_loop().run_in_executor(executor, part.write, chunk)
+    try:
+        await asyncio.shield(done)
+    except asyncio.CancelledError:
+        await asyncio.wait([done])  # the part is closed by the caller: never under a running write
+        raise
 
 
 async def _location(acc: Account, mid: int, stats: ClientStats) -> FileLocation:

@@ -48,7 +48,7 @@ def win(work: GroupWork, name: str) -> None:
 async def backup(engine: DownloadEngine, acc: Account, pick: Pick) -> None:
     """Race a slow client for a whole group; the first copy with every file wins."""
     work = pick.work
-    await engine.refetch(acc, [f.info.message_id for f in work.files if f.info.message_id not in acc.locations])
+    await engine.ensure_messages(acc, pick)
     job = asyncio.create_task(_backup_copy(engine, acc, pick))
     work.holders[acc.name] = job
     try:

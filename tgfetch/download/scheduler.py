@@ -12,6 +12,7 @@ flight (the first copy to finish a file wins).
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -25,7 +26,8 @@ __all__ = ["ClientState", "FileTask", "GroupWork", "Pick", "Scheduler"]
 DEFAULT_SPEED = 1_000_000.0  # bytes/s assumed before anything is measured
 DEFAULT_OVERHEAD = 0.05  # seconds per file before anything is measured
 BACKUP_MARGIN = 1.5  # a backup must promise to finish this many times sooner
-STEAL_LOOKAHEAD = 64  # groups looked at past the largest stealable one for one needing no re-fetch
+MIN_REFETCH_GAIN = 0.1  # seconds a move must save when the taker has to fetch the group's messages first
+STEAL_LOOKAHEAD = 256  # queued groups of each victim looked at for one needing no re-fetch
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,7 @@ class ClientState:
         self.queued_files = sum(len(w.remaining) for w in self.queue)
 
     def take(self, index: int = 0) -> GroupWork:
-        """Remove and return the queued group at `index` (0: the largest)."""
+        """Remove and return the queued group at `index` (0: the largest, -1: the smallest)."""
         w = self.queue[index]
         del self.queue[index]
         self.queued_bytes -= w.bytes_left
@@ -180,29 +182,33 @@ class Scheduler:
         self._changed.clear()
         await wait_event(self._changed, timeout)
 
-    def next(self, name: str, known: Callable[[GroupWork], bool] | None = None) -> Pick | None:
+    def next(self, name: str, known: Callable[[GroupWork], bool] | None = None, *,
+             smallest: bool = False) -> Pick | None:
         """The next group for one of `name`'s slots, or None for now.
 
         `known(group)` tells whether `name` can start the group without re-fetching
-        its messages; steals prefer such groups.
+        its messages; steals prefer such groups.  `smallest` takes the client's own
+        queue from its small end: one slot doing so spreads the per-file cost of many
+        tiny files over the run, where big transfers keep the bandwidth busy, instead
+        of leaving them all for the end, where nothing would.
         """
         me = self.clients[name]
         if me.dead is not None or me.paused:
             return None
         if me.queue:
-            return self._start(me, me.take(), "own")
+            return self._start(me, me.take(-1 if smallest else 0), "own")
         if self.released:
             self.released.sort(key=lambda w: -w.bytes_left)
             return self._start(me, self.released.pop(0), "released")
         if self.stealing and (pick := self._steal(me, known)) is not None:
             return pick
-        if self.stealing and (pick := self._migrate(me)) is not None:
+        if self.stealing and (pick := self._migrate(me, known)) is not None:
             return pick
         if self.backups:
-            return self._backup(me)
+            return self._backup(me, known)
         return None
 
-    def _migrate(self, me: ClientState) -> Pick | None:
+    def _migrate(self, me: ClientState, known: Callable[[GroupWork], bool] | None) -> Pick | None:
         """Take over a group a much slower client has started but not finished a file of.
 
         The new owner continues the `.part` files from their offsets, so nothing is fetched
@@ -216,7 +222,7 @@ class Scheduler:
             theirs = c.finish_in(w.bytes_left, len(w.remaining))
             mine = busy + me.time_for(w.bytes_left, len(w.remaining))
             gain = theirs - mine * BACKUP_MARGIN
-            if gain > 0 and (best is None or gain > best[0]):
+            if gain > _least_gain(me, w, known) and (best is None or gain > best[0]):
                 best = (gain, w, c)
         if best is None:
             return None
@@ -243,38 +249,46 @@ class Scheduler:
         return Pick(w, kind, victim)
 
     def _steal(self, me: ClientState, known: Callable[[GroupWork], bool] | None) -> Pick | None:
-        victims = [c for c in self.alive if c is not me and c.queue]
-        if not victims:
-            return None
-        victim = max(victims, key=lambda c: c.est_remaining)
-        horizon = victim.est_remaining
+        """Take an unstarted group that `me` can finish before its owner would finish its queue.
+
+        Victims are looked at from the most loaded down.  A group `me` already holds the
+        messages of (it scanned them, or fetched them with an earlier steal) costs no
+        getMessages call, so the first such group worth stealing from any victim wins; only
+        when there is none is the largest worth stealing of the most loaded victim taken.
+        """
+        victims = sorted((c for c in self.alive if c is not me and c.queue), key=lambda c: -c.est_remaining)
         mine = me.est_remaining
-        first: int | None = None
-        for i, w in enumerate(victim.queue):
-            if mine + me.time_for(w.bytes_left, len(w.remaining)) >= horizon:
-                continue
-            if first is None:
-                first = i  # the largest group worth stealing
-            if known is None or known(w):
-                first = i  # the largest one that needs no re-fetch
-                break
-            if i - first >= STEAL_LOOKAHEAD:
-                break
-        if first is None:
+        fallback: tuple[ClientState, int] | None = None
+        for victim in victims:
+            horizon = victim.est_remaining
+            if mine >= horizon:
+                break  # the others are even less loaded
+            for i, w in enumerate(itertools.islice(victim.queue, STEAL_LOOKAHEAD)):
+                if mine + me.time_for(w.bytes_left, len(w.remaining)) >= horizon:
+                    continue
+                if known is None or known(w):
+                    return self._take_from(me, victim, i)
+                gain = horizon - mine - me.time_for(w.bytes_left, len(w.remaining))
+                if fallback is None and gain > _least_gain(me, w, known):
+                    fallback = (victim, i)
+        if fallback is None:
             return None
-        w = victim.take(first)
+        return self._take_from(me, *fallback)
+
+    def _take_from(self, me: ClientState, victim: ClientState, index: int) -> Pick:
+        w = victim.take(index)
         victim.stolen_out += 1
         me.stolen_in += 1
         return self._start(me, w, "steal", victim.name)
 
-    def _backup(self, me: ClientState) -> Pick | None:
+    def _backup(self, me: ClientState, known: Callable[[GroupWork], bool] | None) -> Pick | None:
         busy = me.est_remaining
         best: tuple[float, GroupWork, ClientState] | None = None
         for c, w in self._others_in_flight(me):
             theirs = c.finish_in(w.bytes_left, len(w.remaining))
             # A backup fetches the whole group again, so that one account has all of it.
             mine = busy + me.time_for(sum(f.info.file_size for f in w.files), len(w.files))
-            if mine * BACKUP_MARGIN < theirs and (best is None or theirs > best[0]):
+            if theirs - mine * BACKUP_MARGIN > _least_gain(me, w, known) and (best is None or theirs > best[0]):
                 best = (theirs, w, c)
         if best is None:
             return None
@@ -326,3 +340,11 @@ class Scheduler:
         alpha = 0.3
         if client_bps > 0:
             c.speed = client_bps if first else (1 - alpha) * c.speed + alpha * client_bps
+
+
+def _least_gain(me: ClientState, w: GroupWork, known: Callable[[GroupWork], bool] | None) -> float:
+    """Seconds a move of `w` to `me` must save: nothing when `me` holds its messages, else
+    enough to pay for the getMessages call (and never worth it for a few milliseconds)."""
+    if known is None or known(w):
+        return 0.0
+    return max(MIN_REFETCH_GAIN, 2 * me.overhead)

@@ -74,6 +74,8 @@ class Account:
         self.rpc_timeout = rpc_timeout
         self.calls: collections.Counter[str] = collections.Counter()
         self.paused_until = 0.0
+        self.flood_waits = 0  # FLOOD_WAITs received
+        self.flood_seconds = 0.0  # seconds the account was held by them (overlaps counted once)
         self.dead: str | None = None
         self.channel: Any = None  # InputChannel of *this* account
         self.locations: dict[int, FileLocation] = {}
@@ -163,7 +165,11 @@ class Account:
 
     def pause(self, seconds: float) -> None:
         """Pause every call of this account for `seconds`."""
-        self.paused_until = max(self.paused_until, time.monotonic() + seconds)
+        now = time.monotonic()
+        until = max(self.paused_until, now + seconds)
+        self.flood_waits += 1
+        self.flood_seconds += until - max(self.paused_until, now)
+        self.paused_until = until
         log.info("%s: flood wait %.0fs", self.name, seconds)
 
     async def reconnect(self) -> None:
