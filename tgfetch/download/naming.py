@@ -8,6 +8,7 @@ component itself is kept to `MAX_FILE_NAME_BYTES` so that the engine's
 
 from __future__ import annotations
 
+import functools
 import mimetypes
 import re
 import string
@@ -366,11 +367,17 @@ def safe_join(root: Path, rel: PurePosixPath) -> Path:
     """Join rel under root, resolved, refusing anything that lands outside root."""
     if rel.is_absolute() or ".." in rel.parts or not rel.parts:
         raise ValueError(f"not a safe relative path: {str(rel)!r}")
-    base = root.resolve()
+    base = _resolved(root)
     target = base.joinpath(*rel.parts).resolve()
     if target == base or not target.is_relative_to(base):
         raise ValueError(f"{str(rel)!r} resolves outside {str(base)!r}")
     return target
+
+
+@functools.lru_cache(maxsize=64)
+def _resolved(root: Path) -> Path:
+    """The job's root resolved once (a root moved mid-run then fails the check above)."""
+    return root.resolve()
 
 
 def sidecar_path(path: Path) -> Path:

@@ -71,6 +71,8 @@ class GroupWork:
     @property
     def remaining(self) -> list[FileTask]:
         """Files of the group not fetched yet."""
+        if not (self.done_ids or self.finishing or self.failed):
+            return self.files
         settled = self.done_ids | self.finishing | self.failed
         return [f for f in self.files if f.info.message_id not in settled]
 
