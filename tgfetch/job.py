@@ -122,9 +122,13 @@ async def scan_channel(
 
 async def plan_scan(
     scan: ScanResult, names: list[str], settings: Settings, speeds: Mapping[str, float] | None = None,
-    collection: MessageCollection | None = None, mode: str | None = None,
+    collection: MessageCollection | None = None, mode: str | None = None, overhead: float | None = None,
 ) -> TaskDistributionResult:
-    """Plan the scanned groups over the clients with the configured strategy."""
+    """Plan the scanned groups over the clients with the configured strategy.
+
+    `speeds` (bytes/s) and `overhead` (seconds per file) are the learned ones; they
+    are used only when the plan may balance estimated time (None: the defaults).
+    """
     from tgfetch.distribution import TaskDistributor
 
     coll = collection if collection is not None else scan.collection
@@ -133,13 +137,15 @@ async def plan_scan(
     metric = settings.load_balance_metric
     timed = metric is LoadBalanceMetric.ESTIMATED_TIME or (mode or settings.mode) == "auto"
     use_speeds = None
+    use_overhead = None
     if speeds and timed:
         # An account without history is assumed as slow as the slowest measured one;
         # stealing corrects the guess once it runs.
         slowest = min(speeds.values())
         use_speeds = {n: speeds.get(n, slowest) for n in names}
+        use_overhead = overhead
     return await TaskDistributor(settings).distribute(
-        coll, names, mode=mode, client_speeds=use_speeds, scanned_by=scan.scanned_by)
+        coll, names, mode=mode, client_speeds=use_speeds, scanned_by=scan.scanned_by, file_overhead=use_overhead)
 
 
 def channel_dir(dest: Path, ref: ChannelRef) -> Path:
@@ -180,7 +186,10 @@ async def download_channel(
         root = channel_dir(dest.resolve(), ref)
         shutil.rmtree(tmp_dir(root), ignore_errors=True)  # temporary files of an interrupted run
         pending = resume(scan.collection.groups, settings.file_name_template, store, root)
-        learned = {k: v.bytes_per_s for k, v in store.load_speeds().items() if k in alive}
+        history = {k: v for k, v in store.load_speeds().items() if k in alive}
+        learned = {k: v.bytes_per_s for k, v in history.items()}
+        # The planner's per-file cost: the mean measured overhead of this job's accounts.
+        overhead = sum(v.overhead_s for v in history.values()) / len(history) if history else None
         plan = None
         strategy = "nothing to do"
         stats = {n: ClientStats(n) for n in alive}
@@ -188,7 +197,8 @@ async def download_channel(
         engine = DownloadEngine(root, store, scheduler, alive, stats, settings.max_concurrent_downloads_per_client,
                                 settings.max_file_retries)
         if pending.groups:
-            plan = await plan_scan(scan, list(alive), settings, learned, MessageCollection.of_groups(pending.groups))
+            plan = await plan_scan(scan, list(alive), settings, learned, MessageCollection.of_groups(pending.groups),
+                                   overhead=overhead)
             if on_plan is not None:
                 on_plan(plan, scan)
             strategy = plan.strategy

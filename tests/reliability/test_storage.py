@@ -104,7 +104,7 @@ async def test_destination_removed_mid_run(tmp_path: Path) -> None:
     while len(files_under(root)) < 40:
         assert not job.done(), job
         await asyncio.sleep(0.05)
-    shutil.rmtree(root)
+    shutil.rmtree(root, ignore_errors=True)  # files renamed while it walks the tree are gone anyway
     removed_at = time.monotonic()
     try:
         report = await job

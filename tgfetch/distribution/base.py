@@ -8,13 +8,16 @@ Load by metric, per client (DESIGN §4):
 - ``estimated_size`` (alias ``file_size``): assigned bytes.
 - ``mixed``: file-equivalents, half by count and half by bytes, where a file of
   the collection's average size counts 1: ``0.5 * files + 0.5 * bytes / avg``.
-- ``estimated_time``: seconds, ``Σ(FILE_OVERHEAD_SECONDS + bytes / speed)`` over
-  files, with the client's speed (bytes/s) or ``DEFAULT_SPEED``.
+- ``estimated_time``: seconds, ``Σ(overhead + bytes / speed)`` over files, with
+  the client's speed (bytes/s) or ``DEFAULT_SPEED``; ``overhead`` is the per-file
+  cost given as ``file_overhead`` (the learned one when there is history), else
+  ``FILE_OVERHEAD_SECONDS``.
 """
 
 from __future__ import annotations
 
 import abc
+import math
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -50,7 +53,8 @@ StrategyOutput = (
 
 #: Assumed download speed (bytes/s) of a client whose speed is unknown.
 DEFAULT_SPEED = 2 * 1024 * 1024
-#: Fixed cost of one file (request round-trips, file creation), in seconds.
+#: Fixed cost of one file (request round-trips, file creation), in seconds, when
+#: no measured per-file overhead is given.
 FILE_OVERHEAD_SECONDS = 0.5
 
 
@@ -83,10 +87,22 @@ def _mixed(scale: float) -> LoadCalculator:
     return mixed_load
 
 
-def _timed(speeds: Mapping[str, float] | None) -> LoadCalculator:
+def file_overhead_seconds(file_overhead: float | None) -> float:
+    """Return the per-file overhead to use: the given one, else ``FILE_OVERHEAD_SECONDS``."""
+    if file_overhead is None:
+        return FILE_OVERHEAD_SECONDS
+    value = float(file_overhead)
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"file_overhead must be a finite number of seconds >= 0, got {file_overhead!r}")
+    return value
+
+
+def _timed(speeds: Mapping[str, float] | None, file_overhead: float | None = None) -> LoadCalculator:
+    overhead = file_overhead_seconds(file_overhead)
+
     def time_load(assignment: ClientAssignment) -> float:
         speed = (speeds or {}).get(assignment.client_name) or DEFAULT_SPEED
-        return assignment.total_files * FILE_OVERHEAD_SECONDS + assignment.estimated_size / speed
+        return assignment.total_files * overhead + assignment.estimated_size / speed
 
     return time_load
 
@@ -95,8 +111,14 @@ def load_calculator_for(
     metric: LoadBalanceMetric,
     collection: MessageCollection,
     client_speeds: Mapping[str, float] | None = None,
+    *,
+    file_overhead: float | None = None,
 ) -> LoadCalculator:
-    """Return the load calculator of a built-in metric for this collection."""
+    """Return the load calculator of a built-in metric for this collection.
+
+    `file_overhead` (seconds per file, None: ``FILE_OVERHEAD_SECONDS``) only
+    matters for ``estimated_time``.
+    """
     if metric is LoadBalanceMetric.MESSAGE_COUNT:
         return message_count_load
     if metric is LoadBalanceMetric.FILE_COUNT:
@@ -105,7 +127,7 @@ def load_calculator_for(
         return size_load
     if metric is LoadBalanceMetric.MIXED:
         return _mixed(mixed_scale(collection))
-    return _timed(client_speeds)
+    return _timed(client_speeds, file_overhead)
 
 
 class TaskDistributionStrategy(abc.ABC):
@@ -127,12 +149,14 @@ class TaskDistributionStrategy(abc.ABC):
         load_calculator: LoadCalculator | None = None,
         client_speeds: Mapping[str, float] | None = None,
         scanned_by: Mapping[int, str] | None = None,
+        file_overhead: float | None = None,
     ) -> None:
         self.metric = LoadBalanceMetric(metric) if metric is not None else None
         self.settings = settings
         self.load_calculator = load_calculator
         self.client_speeds = client_speeds
         self.scanned_by = scanned_by
+        self.file_overhead = file_overhead
 
     def configure(self, **options: Any) -> TaskDistributionStrategy:
         """Set the run's options (metric, settings, load_calculator, ...); return self."""

@@ -2,7 +2,8 @@
 
 The cost of group ``g`` on client ``i`` is ``u[g] + beta[i] * v[g]``. For the plain
 metrics ``v`` is zero and all clients are identical; for ``estimated_time`` with
-known client speeds ``u`` is the per-file overhead, ``v`` the bytes and
+known client speeds ``u`` is the per-file overhead (``file_overhead`` seconds per
+file, default ``FILE_OVERHEAD_SECONDS``), ``v`` the bytes and
 ``beta[i] = 1 / speed[i]`` (uniform machines).
 """
 
@@ -17,8 +18,8 @@ import numpy as np
 
 from tgfetch.distribution.base import (
     DEFAULT_SPEED,
-    FILE_OVERHEAD_SECONDS,
     LoadCalculator,
+    file_overhead_seconds,
     mixed_scale,
 )
 from tgfetch.model import ClientAssignment, LoadBalanceMetric, MessageCollection, MessageGroup
@@ -88,6 +89,8 @@ class CostModel:
         metric: LoadBalanceMetric,
         client_speeds: Mapping[str, float] | None = None,
         load_calculator: LoadCalculator | None = None,
+        *,
+        file_overhead: float | None = None,
     ) -> CostModel:
         """Compute the cost arrays of the collection's groups."""
         groups = collection.groups
@@ -98,7 +101,7 @@ class CostModel:
             u = _fromiter((load_calculator(ClientAssignment(name, [g])) for g in groups), len(groups))
             return cls(u, zeros, None, False, m)
         vec = GroupVectors(groups)
-        u, v, beta = cls.metric_vectors(metric, collection, vec, client_names, client_speeds)
+        u, v, beta = cls.metric_vectors(metric, collection, vec, client_names, client_speeds, file_overhead)
         return cls(u, v if beta is not None else zeros, beta, metric in _INTEGRAL, m)
 
     @staticmethod
@@ -108,8 +111,13 @@ class CostModel:
         vec: GroupVectors,
         client_names: Sequence[str],
         client_speeds: Mapping[str, float] | None,
+        file_overhead: float | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """Return (u, v, beta) of a metric; v only matters when beta is not None."""
+        """Return (u, v, beta) of a metric; v only matters when beta is not None.
+
+        `file_overhead` is the seconds per file of ``estimated_time`` (None:
+        ``FILE_OVERHEAD_SECONDS``).
+        """
         if metric is LoadBalanceMetric.MESSAGE_COUNT:
             return vec.msgs, vec.msgs, None
         if metric is LoadBalanceMetric.FILE_COUNT:
@@ -120,7 +128,7 @@ class CostModel:
         if metric is LoadBalanceMetric.MIXED:
             return 0.5 * vec.files + 0.5 * mixed_scale(collection) * sizes, sizes, None
         beta = speed_betas(client_names, client_speeds)
-        overhead = vec.files * FILE_OVERHEAD_SECONDS
+        overhead = vec.files * file_overhead_seconds(file_overhead)
         if beta is None:
             speed = float(DEFAULT_SPEED)
             if client_speeds and client_names:

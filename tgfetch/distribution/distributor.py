@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from tgfetch.distribution.base import LoadCalculator, TaskDistributionStrategy
+from tgfetch.distribution.base import LoadCalculator, TaskDistributionStrategy, file_overhead_seconds
 from tgfetch.distribution.compare import comparison_rows, format_comparison
 from tgfetch.distribution.recommend import Recommendation, recommend_strategy
 from tgfetch.distribution.strategies import (
@@ -59,6 +59,16 @@ def _check_clients(client_names: Sequence[str]) -> list[str]:
             raise UsageError(f"client name {name!r} is listed twice; client names must be unique")
         seen.add(name)
     return names
+
+
+def _check_overhead(file_overhead: float | None) -> None:
+    """Refuse a per-file overhead that is not a finite number of seconds >= 0."""
+    try:
+        file_overhead_seconds(file_overhead)
+    except (TypeError, ValueError):
+        raise UsageError(
+            f"file_overhead must be a finite number of seconds >= 0 (or None), got {file_overhead!r}"
+        ) from None
 
 
 def _normalize(out: Any, names: list[str], label: str) -> tuple[list[ClientAssignment], dict[str, Any]]:
@@ -142,9 +152,15 @@ class TaskDistributor:
         load_calculator: LoadCalculator | None = None,
         client_speeds: Mapping[str, float] | None = None,
         scanned_by: Mapping[int, str] | None = None,
+        file_overhead: float | None = None,
     ) -> TaskDistributionResult:
-        """Plan with the given (or configured) mode; validate, escalate, compare."""
+        """Plan with the given (or configured) mode; validate, escalate, compare.
+
+        `file_overhead` is the per-file cost in seconds of ``estimated_time`` (for
+        example the learned one); None keeps ``FILE_OVERHEAD_SECONDS``.
+        """
         coll, names = self._inputs(collection, client_names)
+        _check_overhead(file_overhead)
         name = _mode_name(mode if mode is not None else self.settings.task_distribution_mode)
         chosen = self._metric(metric)
         if name != DistributionMode.AUTO.value:
@@ -154,7 +170,12 @@ class TaskDistributor:
             name = rec.mode.value
             if rec.metric is not None and not self._metric_is_explicit(metric):
                 chosen = rec.metric
-        opts = {"load_calculator": load_calculator, "client_speeds": client_speeds, "scanned_by": scanned_by}
+        opts = {
+            "load_calculator": load_calculator,
+            "client_speeds": client_speeds,
+            "scanned_by": scanned_by,
+            "file_overhead": file_overhead,
+        }
         result = await self._run(name, coll, names, chosen, opts)
         result = await self._escalate(result, coll, names, chosen, opts)
         if rec is not None:
@@ -174,10 +195,17 @@ class TaskDistributor:
         load_calculator: LoadCalculator | None = None,
         client_speeds: Mapping[str, float] | None = None,
         scanned_by: Mapping[int, str] | None = None,
+        file_overhead: float | None = None,
     ) -> list[TaskDistributionResult]:
         """Plan with every registered strategy; return one result each."""
         coll, names = self._inputs(collection, client_names)
-        opts = {"load_calculator": load_calculator, "client_speeds": client_speeds, "scanned_by": scanned_by}
+        _check_overhead(file_overhead)
+        opts = {
+            "load_calculator": load_calculator,
+            "client_speeds": client_speeds,
+            "scanned_by": scanned_by,
+            "file_overhead": file_overhead,
+        }
         return await self._compare(coll, names, self._metric(metric), opts)
 
     def _inputs(
@@ -250,7 +278,14 @@ class TaskDistributor:
         hard = check.errors + ([] if may_split else check.split_messages())
         if full and hard:
             raise DistributionError(f"strategy {name!r} produced an invalid plan: " + "; ".join(hard))
-        metrics = measure_plan(assignments, coll, metric, opts["client_speeds"], opts["load_calculator"])
+        metrics = measure_plan(
+            assignments,
+            coll,
+            metric,
+            opts["client_speeds"],
+            opts["load_calculator"],
+            file_overhead=opts["file_overhead"],
+        )
         metrics.albums_split = check.albums_split
         metrics.validation_errors = check.errors + check.split_messages()
         metrics.planning_seconds = cpu
@@ -284,7 +319,9 @@ class TaskDistributor:
                 candidate.info["escalated_from"] = tried[:-1]
                 result = candidate
         if result.metrics.imbalance > limit + 1e-12:
-            why = imbalance_reason(result, coll, metric, opts["client_speeds"], opts["load_calculator"])
+            why = imbalance_reason(
+                result, coll, metric, opts["client_speeds"], opts["load_calculator"], opts["file_overhead"]
+            )
             msg = (
                 f"imbalance {result.metrics.imbalance:.3f} exceeds MAX_IMBALANCE_RATIO {limit:.3f} "
                 f"(strategies tried: {', '.join(tried)}): {why}"

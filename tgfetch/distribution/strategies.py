@@ -78,7 +78,14 @@ class _BalancedStrategy(TaskDistributionStrategy):
         """Plan with the strategy's algorithm and return the per-client groups."""
         names = list(client_names)
         metric = self.effective_metric
-        cost = CostModel.build(message_collection, names, metric, self.client_speeds, self.load_calculator)
+        cost = CostModel.build(
+            message_collection,
+            names,
+            metric,
+            self.client_speeds,
+            self.load_calculator,
+            file_overhead=self.file_overhead,
+        )
         assign, notes = plan(cost, PlanOptions(largest_first=self._largest_first(), strong=self.strong))
         notes["repaired_empty_clients"] = repair_empty_clients(assign, cost.u + cost.v, len(names))
         if self.scanned_by:

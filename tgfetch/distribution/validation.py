@@ -117,13 +117,14 @@ def _loads_and_lb(
     collection: MessageCollection,
     metric: LoadBalanceMetric,
     client_speeds: Mapping[str, float] | None,
+    file_overhead: float | None = None,
 ) -> tuple[list[float], float]:
     names = [a.client_name for a in assignments]
     beta = speed_betas(names, client_speeds) if metric is LoadBalanceMetric.ESTIMATED_TIME else None
     loads, us, vs = [], [], []
     for c, a in enumerate(assignments):
         vec = GroupVectors(a.message_groups)
-        u, v, b = CostModel.metric_vectors(metric, collection, vec, names, client_speeds)
+        u, v, b = CostModel.metric_vectors(metric, collection, vec, names, client_speeds, file_overhead)
         loads.append(float(u.sum()) + (float(b[c]) * float(v.sum()) if b is not None else 0.0))
         us.append(u)
         vs.append(v)
@@ -137,8 +138,14 @@ def measure_plan(
     metric: LoadBalanceMetric,
     client_speeds: Mapping[str, float] | None = None,
     load_calculator: LoadCalculator | None = None,
+    *,
+    file_overhead: float | None = None,
 ) -> DistributionMetrics:
-    """Recompute every client's load from its groups and judge the plan."""
+    """Recompute every client's load from its groups and judge the plan.
+
+    `file_overhead` is the seconds per file of ``estimated_time`` (None:
+    ``FILE_OVERHEAD_SECONDS``), the same the plan was optimised with.
+    """
     if load_calculator is not None:
         loads = [float(load_calculator(a)) for a in assignments]
         per_group = [
@@ -146,7 +153,7 @@ def measure_plan(
         ]
         lb = lower_bound(np.asarray(per_group), np.zeros(len(per_group)), None, len(assignments), False)
     else:
-        loads, lb = _loads_and_lb(assignments, collection, metric, client_speeds)
+        loads, lb = _loads_and_lb(assignments, collection, metric, client_speeds, file_overhead)
     hi, lo = (max(loads), min(loads)) if loads else (0.0, 0.0)
     return DistributionMetrics(
         makespan=hi,

@@ -23,11 +23,12 @@ def imbalance_reason(
     metric: LoadBalanceMetric,
     client_speeds: Mapping[str, float] | None,
     load_calculator: LoadCalculator | None,
+    file_overhead: float | None = None,
 ) -> str:
     """Return the most likely cause of a high imbalance, in one sentence."""
     names = [a.client_name for a in result.client_assignments]
     m = len(names)
-    cost = CostModel.build(collection, names, metric, client_speeds, load_calculator)
+    cost = CostModel.build(collection, names, metric, client_speeds, load_calculator, file_overhead=file_overhead)
     own = cost.u + cost.v * (float(cost.beta.min()) if cost.beta is not None else 0.0)
     weighted = int(np.count_nonzero(own > 0))
     if weighted < m:
