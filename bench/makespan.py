@@ -9,7 +9,9 @@ each divided by the ideal lower bound
 The planner is not told the bandwidths.  Three more scenarios add random flood-waits of
 growing intensity; for them the flood-aware bound is shown too (each account's bandwidth
 counted only while it is not held by a FLOOD_WAIT; approximate, since requests already in
-flight are still answered during a wait).
+flight are still answered during a wait).  Two last scenarios are a second run on the
+same accounts: a first (c) run measured their speeds, and (b) and (c) then plan with them
+(LOAD_BALANCE_METRIC=estimated_time), so the plan is balanced and stealing has little to do.
 Also reported, per variant: the download stage's getMessages calls (an account fetches the
 messages it did not scan itself, in batches of up to 200 ids, just before downloading them),
 the least any run needs for the same split of files ("least": per account, the files it
@@ -49,6 +51,7 @@ class Scenario:
     bandwidths: tuple[float, ...]  # bytes/s per account
     faults: str | None
     contrast: bool = True  # run (a) and (b) too
+    learned: bool = False  # a second run: the accounts' speeds were measured by a first one
 
 
 @dataclass(frozen=True)
@@ -109,11 +112,20 @@ class Outcome:
     least_calls: int  # calls needed at 200 ids each for the files each account downloaded but did not scan
 
 
-async def run_one(sim_args: dict[str, object], sc: Scenario, v: Variant, dest: Path) -> Outcome:
+async def run_one(sim_args: dict[str, object], sc: Scenario, v: Variant, dest: Path,
+                  history: Path | None = None) -> Outcome:
+    """One download into `dest`; with `history` (a state DB holding measured speeds), planned with
+    LOAD_BALANCE_METRIC=estimated_time on a copy of it."""
     sim = SimulatedTelegram(**sim_args, faults=sc.faults)  # type: ignore[arg-type]
     clients = {f"client{i + 1}": sim.client(f"client{i + 1}", bandwidth=bw) for i, bw in enumerate(sc.bandwidths)}
+    extra: dict[str, object] = {}
+    if history is not None:
+        state = dest / "learned.sqlite"
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copy(history, state)
+        extra = {"state_db": state, "load_balance_metric": "estimated_time"}
     settings = load_settings(env_file=None, download_dir=dest, task_distribution_mode=v.mode,
-                             log_level="ERROR", flood_wait_handoff_seconds=60)
+                             log_level="ERROR", flood_wait_handoff_seconds=60, **extra)
     try:
         rep = await download_channel(clients, sim.channel_username, sim.first_id, None, dest, settings,
                                      stealing=v.stealing, backups=v.stealing)
@@ -152,10 +164,13 @@ async def main() -> None:
         # so the waits themselves cost about rate x calls/s of each account's time (~3 % at
         # 0.1 %, ~6 % at 0.2 %, ~30 % at 1 %); the flood-aware column takes that out.
         flood = "flood:GetFileRequest:rate={}:seconds=1"
-        scenarios += [Scenario("10 accounts", lognormal_bandwidths(10, 2, 3e6), None),
+        ten = lognormal_bandwidths(10, 2, 3e6)
+        scenarios += [Scenario("10 accounts", ten, None),
                       Scenario("3 accounts + flood-waits 0.1 %", three, flood.format(0.001)),
                       Scenario("3 accounts + flood-waits 0.2 %", three, flood.format(0.002), contrast=False),
-                      Scenario("3 accounts + flood-waits 1 %", three, flood.format(0.01), contrast=False)]
+                      Scenario("3 accounts + flood-waits 1 %", three, flood.format(0.01), contrast=False),
+                      Scenario("3 accounts, speeds learned", three, None, learned=True),
+                      Scenario("10 accounts, speeds learned", ten, None, learned=True)]
     probe = SimulatedTelegram(**sim_args)  # type: ignore[arg-type]
     total = sum(m.size for m in probe.media_messages())
     print(f"channel: {messages} messages, {len(probe.media_messages())} files, {total / 1e6:.1f} MB")
@@ -166,16 +181,23 @@ async def main() -> None:
         bw = ", ".join(f"{b / 1e6:.1f}" for b in sc.bandwidths)
         print(f"-- {sc.name}: bandwidths MB/s [{bw}]" + (f", faults {sc.faults}" if sc.faults else ""))
         got: dict[str, Outcome] = {}
-        for v in VARIANTS if sc.contrast else VARIANTS[2:]:
-            dest = Path(tempfile.mkdtemp(prefix="tgfetch-makespan-"))
+        work = Path(tempfile.mkdtemp(prefix="tgfetch-makespan-"))
+        history = None
+        if sc.learned:  # a first run measures the speeds (not shown); the rows are the second run
+            await run_one(sim_args, sc, VARIANTS[2], work / "first")
+            history = work / "first" / ".tgfetch.sqlite"
+        variants = VARIANTS[1:] if sc.learned else VARIANTS if sc.contrast else VARIANTS[2:]
+        for v in variants:
+            dest = work / v.mode / str(v.stealing)
             try:
-                o = got[v.mode if not v.stealing else "default"] = await run_one(sim_args, sc, v, dest)
+                o = got[v.mode if not v.stealing else "default"] = await run_one(sim_args, sc, v, dest, history)
             finally:
                 shutil.rmtree(dest, ignore_errors=True)
             flood = f"{sum(o.flood_s):7.1f} {o.seconds / ideal(probe, sc.bandwidths, o.flood_s):14.3f}" \
                 if sc.faults else f"{'-':>7} {'-':>14}"
             print(f"{sc.name:30} {v.name:30} {o.seconds:10.2f} {lb:8.2f} {o.seconds / lb:7.3f} {flood} "
                   f"{o.fetch_calls:11d} {o.least_calls:5d} {o.steal_calls:10d} {o.scan_calls:10d}")
+        shutil.rmtree(work, ignore_errors=True)
         c, b = got["default"], got.get("media_group_aware")
         if b is None:
             continue
