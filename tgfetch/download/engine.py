@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import logging
 import time
 from collections import deque
@@ -35,6 +36,7 @@ __all__ = ["DownloadEngine"]
 log = logging.getLogger("tgfetch.download")
 T = TypeVar("T")
 BATCH = 200
+FILL_LOOKAHEAD = 2000  # queued groups looked at to fill a getMessages batch (bounded for huge queues)
 
 
 @dataclass
@@ -208,7 +210,7 @@ class DownloadEngine:
                 ahead = _both_ends(self.scheduler.clients[acc.name].queue)
             else:
                 ahead = self._likely_steals(acc.name, pick.victim)
-            for w in ahead:
+            for w in itertools.islice(ahead, FILL_LOOKAHEAD):
                 more = [f.info.message_id for f in w.files if f.info.message_id not in acc.locations]
                 if len(ids) + len(more) > BATCH:
                     if len(ids) > BATCH - 10:
@@ -389,10 +391,7 @@ class DownloadEngine:
 
 
 def _both_ends(queue: deque[GroupWork]) -> Iterator[GroupWork]:
-    """The queue's groups alternately from the front (largest) and the back (smallest)."""
-    lo, hi = 0, len(queue) - 1
-    while lo <= hi:
-        yield queue[lo]
-        if hi != lo:
-            yield queue[hi]
-        lo, hi = lo + 1, hi - 1
+    """The queue's groups alternately from the front (largest) and the back (smallest), each once."""
+    front, back = iter(queue), reversed(queue)
+    for k in range(len(queue)):
+        yield next(front) if k % 2 == 0 else next(back)

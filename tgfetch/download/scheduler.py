@@ -70,7 +70,7 @@ class GroupWork:
 
     @property
     def remaining(self) -> list[FileTask]:
-        """Files of the group not fetched yet."""
+        """Files of the group not fetched yet (read-only: may be `files` itself)."""
         if not (self.done_ids or self.finishing or self.failed):
             return self.files
         settled = self.done_ids | self.finishing | self.failed
@@ -266,11 +266,11 @@ class Scheduler:
             if mine >= horizon:
                 break  # the others are even less loaded
             for i, w in enumerate(itertools.islice(victim.queue, STEAL_LOOKAHEAD)):
-                if mine + me.time_for(w.bytes_left, len(w.remaining)) >= horizon:
+                gain = horizon - mine - me.time_for(w.bytes_left, len(w.remaining))
+                if gain <= 0:
                     continue
                 if known is None or known(w):
                     return self._take_from(me, victim, i)
-                gain = horizon - mine - me.time_for(w.bytes_left, len(w.remaining))
                 if fallback is None and gain > _least_gain(me, w, known):
                     fallback = (victim, i)
         if fallback is None:
