@@ -61,14 +61,22 @@ def _check_clients(client_names: Sequence[str]) -> list[str]:
     return names
 
 
-def _check_overhead(file_overhead: float | None) -> None:
-    """Refuse a per-file overhead that is not a finite number of seconds >= 0."""
+def _options(
+    load_calculator: LoadCalculator | None,
+    client_speeds: Mapping[str, float] | None,
+    scanned_by: Mapping[int, str] | None,
+    file_overhead: float | None,
+) -> dict[str, Any]:
+    """The run options handed to strategies and plan checks; refuses a per-file overhead
+    that is not a finite number of seconds >= 0."""
     try:
         file_overhead_seconds(file_overhead)
     except (TypeError, ValueError):
         raise UsageError(
             f"file_overhead must be a finite number of seconds >= 0 (or None), got {file_overhead!r}"
         ) from None
+    return {"load_calculator": load_calculator, "client_speeds": client_speeds, "scanned_by": scanned_by,
+            "file_overhead": file_overhead}
 
 
 def _normalize(out: Any, names: list[str], label: str) -> tuple[list[ClientAssignment], dict[str, Any]]:
@@ -160,7 +168,6 @@ class TaskDistributor:
         example the learned one); None keeps ``FILE_OVERHEAD_SECONDS``.
         """
         coll, names = self._inputs(collection, client_names)
-        _check_overhead(file_overhead)
         name = _mode_name(mode if mode is not None else self.settings.task_distribution_mode)
         chosen = self._metric(metric)
         if name != DistributionMode.AUTO.value:
@@ -170,12 +177,7 @@ class TaskDistributor:
             name = rec.mode.value
             if rec.metric is not None and not self._metric_is_explicit(metric):
                 chosen = rec.metric
-        opts = {
-            "load_calculator": load_calculator,
-            "client_speeds": client_speeds,
-            "scanned_by": scanned_by,
-            "file_overhead": file_overhead,
-        }
+        opts = _options(load_calculator, client_speeds, scanned_by, file_overhead)
         result = await self._run(name, coll, names, chosen, opts)
         result = await self._escalate(result, coll, names, chosen, opts)
         if rec is not None:
@@ -199,13 +201,7 @@ class TaskDistributor:
     ) -> list[TaskDistributionResult]:
         """Plan with every registered strategy; return one result each."""
         coll, names = self._inputs(collection, client_names)
-        _check_overhead(file_overhead)
-        opts = {
-            "load_calculator": load_calculator,
-            "client_speeds": client_speeds,
-            "scanned_by": scanned_by,
-            "file_overhead": file_overhead,
-        }
+        opts = _options(load_calculator, client_speeds, scanned_by, file_overhead)
         return await self._compare(coll, names, self._metric(metric), opts)
 
     def _inputs(

@@ -224,7 +224,7 @@ class Scheduler:
             theirs = c.finish_in(w.bytes_left, len(w.remaining))
             mine = busy + me.time_for(w.bytes_left, len(w.remaining))
             gain = theirs - mine * BACKUP_MARGIN
-            if gain > _least_gain(me, w, known) and (best is None or gain > best[0]):
+            if gain > _least_gain(me, _holds(w, known)) and (best is None or gain > best[0]):
                 best = (gain, w, c)
         if best is None:
             return None
@@ -269,9 +269,9 @@ class Scheduler:
                 gain = horizon - mine - me.time_for(w.bytes_left, len(w.remaining))
                 if gain <= 0:
                     continue
-                if known is None or known(w):
+                if _holds(w, known):
                     return self._take_from(me, victim, i)
-                if fallback is None and gain > _least_gain(me, w, known):
+                if fallback is None and gain > _least_gain(me, False):
                     fallback = (victim, i)
         if fallback is None:
             return None
@@ -290,7 +290,7 @@ class Scheduler:
             theirs = c.finish_in(w.bytes_left, len(w.remaining))
             # A backup fetches the whole group again, so that one account has all of it.
             mine = busy + me.time_for(sum(f.info.file_size for f in w.files), len(w.files))
-            if theirs - mine * BACKUP_MARGIN > _least_gain(me, w, known) and (best is None or theirs > best[0]):
+            if theirs - mine * BACKUP_MARGIN > _least_gain(me, _holds(w, known)) and (best is None or theirs > best[0]):
                 best = (theirs, w, c)
         if best is None:
             return None
@@ -344,9 +344,12 @@ class Scheduler:
             c.speed = client_bps if first else (1 - alpha) * c.speed + alpha * client_bps
 
 
-def _least_gain(me: ClientState, w: GroupWork, known: Callable[[GroupWork], bool] | None) -> float:
-    """Seconds a move of `w` to `me` must save: nothing when `me` holds its messages, else
+def _holds(w: GroupWork, known: Callable[[GroupWork], bool] | None) -> bool:
+    """Whether the taker already has the group's messages (no getMessages call needed)."""
+    return known is None or known(w)
+
+
+def _least_gain(me: ClientState, holds: bool) -> float:
+    """Seconds a move to `me` must save: nothing when it holds the group's messages, else
     enough to pay for the getMessages call (and never worth it for a few milliseconds)."""
-    if known is None or known(w):
-        return 0.0
-    return max(MIN_REFETCH_GAIN, 2 * me.overhead)
+    return 0.0 if holds else max(MIN_REFETCH_GAIN, 2 * me.overhead)
