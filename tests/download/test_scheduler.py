@@ -372,7 +372,8 @@ def test_est_remaining_counts_queue_and_in_flight_bytes_left() -> None:
     sizes=st.lists(st.lists(st.integers(1, 20 * MB), min_size=1, max_size=10), min_size=0, max_size=25),
     nclients=st.integers(1, 4),
     speeds=st.lists(st.floats(1e5, 1e8), min_size=4, max_size=4),
-    ops=st.lists(st.tuples(st.integers(0, 3), st.sampled_from(["next", "finish", "die", "pause", "resume"])),
+    ops=st.lists(st.tuples(st.integers(0, 3),
+                           st.sampled_from(["next", "finish", "die", "pause", "resume", "rebalance"])),
                  max_size=200),
 )
 def test_every_group_done_exactly_once_whatever_happens(
@@ -415,6 +416,8 @@ def test_every_group_done_exactly_once_whatever_happens(
             s.release(n, "flood", dead=False)
         elif op == "resume":
             s.resume(n)
+        elif op == "rebalance":  # the first moves anything; later ones what the taker "holds"
+            s.rebalance(lambda name, w, k=i: (w.group.first_id + len(name)) % (k + 2) == 0)
     # Drain: every alive client resumes and works until the scheduler is finished.
     for n in names:
         if s.clients[n].dead is None:

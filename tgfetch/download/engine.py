@@ -24,7 +24,7 @@ from tgfetch.download import races
 from tgfetch.download.fetch import FetchResult, FileFailed, fetch_file
 from tgfetch.download.files import PartFile, link_or_copy, write_json_atomic
 from tgfetch.download.naming import safe_join, sidecar_path
-from tgfetch.download.scheduler import FileTask, GroupWork, Pick, Scheduler
+from tgfetch.download.scheduler import FETCH_BATCH, FileTask, GroupWork, Pick, Scheduler
 from tgfetch.download.stats import ClientStats, FileRecord
 from tgfetch.errors import StorageError
 from tgfetch.store import DoneFile, StateStore
@@ -35,8 +35,9 @@ __all__ = ["DownloadEngine"]
 
 log = logging.getLogger("tgfetch.download")
 T = TypeVar("T")
-BATCH = 200
 FILL_LOOKAHEAD = 2000  # queued groups looked at to fill a getMessages batch (bounded for huge queues)
+TICK = 0.2  # seconds between speed refreshes
+REBALANCE_TICKS = 5  # ticks between rebalances after the first (which waits for measured speeds)
 
 
 @dataclass
@@ -88,9 +89,14 @@ class DownloadEngine:
 
     async def _tick(self) -> None:
         """Keep speed estimates (and so the live view and the steal decisions) current."""
+        ticks = itertools.count(1)
         while True:
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(TICK)
             self._refresh_speeds()
+            sched = self.scheduler
+            if sched.stealing and sched.warm() and (not sched.rebalanced or next(ticks) % REBALANCE_TICKS == 0):
+                if moved := sched.rebalance(self._holds):
+                    log.info("measured speeds: %d queued groups moved to balance the accounts", moved)
 
     async def download_group(self, acc: Account, work: GroupWork) -> list[FileRecord]:
         """Download one group with one account outside the scheduler (multi-machine mode).
@@ -126,8 +132,7 @@ class DownloadEngine:
                     await sched.wait_change(min(acc.flood_wait_left, 1.0))
                 continue
             self._refresh_speeds()
-            pick = sched.next(name, lambda w: all(f.info.message_id in acc.locations for f in w.remaining),
-                              smallest=smallest)
+            pick = sched.next(name, functools.partial(self._holds, name), smallest=smallest)
             if pick is None:
                 st.state = "idle" if st.active == 0 else st.state
                 await sched.wait_change(0.25)
@@ -168,14 +173,24 @@ class DownloadEngine:
                 first.cancel()
         self.scheduler.notify()
 
+    def _holds(self, name: str, work: GroupWork) -> bool:
+        """Whether `name` can download the group without fetching its messages first."""
+        locations = self.accounts[name].locations
+        return all(f.info.message_id in locations for f in work.remaining)
+
     def _refresh_speeds(self) -> None:
+        # A file costs at least one round trip, shared by the client's concurrent slots.  The
+        # accounts share this machine's network, so the fastest round trip any of them saw is
+        # the floor for all: a slow account's own requests queue behind its big transfers
+        # and would make its per-file cost look many times higher than it is.
+        floor = min((acc.min_rtt for acc in self.accounts.values()), default=float("inf"))
         for name, acc in self.accounts.items():
             c = self.scheduler.clients[name]
             c.speed = acc.speed_estimate(c.speed)
+            c.measured_s = acc.steady_busy
             c.waiting = acc.flood_wait_left
-            if acc.min_rtt < float("inf"):
-                # A file costs at least one round trip, shared by the client's concurrent slots.
-                c.overhead = acc.min_rtt / self.concurrency
+            if floor < float("inf"):
+                c.overhead = floor / self.concurrency
 
     async def _group(self, acc: Account, pick: Pick) -> None:
         if pick.kind == "backup":
@@ -196,24 +211,23 @@ class DownloadEngine:
 
     async def ensure_messages(self, acc: Account, pick: Pick) -> None:
         """Fetch the picked group's messages if `acc` did not scan them, in one call with the
-        groups it will most likely take next (own queue: both ends, as its slots take them;
-        a steal: the victim's next largest groups), so a batch of up to 200 ids serves many
-        groups.  Messages are fetched just before use, never for groups another account ends
-        up downloading, and their file references are fresh."""
+        groups it will take next (its own queue, from both ends as its slots take them) and,
+        with stealing, the spare room filled with groups it may steal later (`_likely_steals`),
+        so a batch of up to 200 ids serves many groups and a later steal often needs no call.
+        Messages are fetched just before use, so their file references are fresh."""
         files = pick.work.files if pick.kind == "backup" else pick.work.remaining
         lock = self.fetch_locks.setdefault(acc.name, asyncio.Lock())
         async with lock:  # one fetch per account at a time: a slot waiting here may find its group fetched
             ids = [f.info.message_id for f in files if f.info.message_id not in acc.locations]
             if not ids:
                 return
-            if pick.kind == "own":
-                ahead = _both_ends(self.scheduler.clients[acc.name].queue)
-            else:
-                ahead = self._likely_steals(acc.name, pick.victim)
+            ahead: Iterator[GroupWork] = _both_ends(self.scheduler.clients[acc.name].queue)
+            if self.scheduler.stealing:
+                ahead = itertools.chain(ahead, self._likely_steals(acc.name, pick.victim))
             for w in itertools.islice(ahead, FILL_LOOKAHEAD):
                 more = [f.info.message_id for f in w.files if f.info.message_id not in acc.locations]
-                if len(ids) + len(more) > BATCH:
-                    if len(ids) > BATCH - 10:
+                if len(ids) + len(more) > FETCH_BATCH:
+                    if len(ids) > FETCH_BATCH - 10:
                         break
                     continue
                 ids.extend(more)
@@ -223,13 +237,20 @@ class DownloadEngine:
             await acc.retrying(functools.partial(acc.fetch, ids), self.max_retries)
 
     def _likely_steals(self, name: str, victim: str | None) -> Iterator[GroupWork]:
-        """Queued groups of the other accounts in the order `name` would steal them: the
-        victim's first, then the other accounts' from the most loaded down, largest first."""
+        """Queued groups of the other accounts that `name` is most likely to steal later:
+        the victim's first, then the others' in turn (the most loaded first), each from the
+        groups it would start last outwards.  Which account falls behind is not known yet,
+        so a batch's spare room holds a few of everybody's; a later steal of one of them
+        needs no call."""
         others = sorted((c for c in self.scheduler.alive if c.name not in (name, victim)),
                         key=lambda c: -c.est_remaining)
-        first = [self.scheduler.clients[victim]] if victim in self.scheduler.clients else []
-        for c in first + others:
-            yield from c.queue
+        share = 1 - 1 / self.concurrency
+        if victim in self.scheduler.clients:
+            yield from self.scheduler.clients[victim].tail_order(share)
+        tails = [c.tail_order(share) for c in others]
+        for w in itertools.chain.from_iterable(itertools.zip_longest(*tails)):
+            if w is not None:
+                yield w
 
     async def _file(self, acc: Account, pick: Pick, task: FileTask) -> None:
         mid, work = task.info.message_id, pick.work

@@ -12,6 +12,8 @@ flight (the first copy to finish a file wins).
 from __future__ import annotations
 
 import asyncio
+import bisect
+import functools
 import itertools
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -26,8 +28,12 @@ __all__ = ["ClientState", "FileTask", "GroupWork", "Pick", "Scheduler"]
 DEFAULT_SPEED = 1_000_000.0  # bytes/s assumed before anything is measured
 DEFAULT_OVERHEAD = 0.05  # seconds per file before anything is measured
 BACKUP_MARGIN = 1.5  # a backup must promise to finish this many times sooner
+FETCH_BATCH = 200  # message ids per getMessages call
 MIN_REFETCH_GAIN = 0.1  # seconds a move must save when the taker has to fetch the group's messages first
 STEAL_LOOKAHEAD = 256  # queued groups of each victim looked at for one needing no re-fetch
+WARMUP_SECONDS = 1.0  # transfer time each client needs before its measured speed is trusted to rebalance
+ON_TRACK = 0.05  # a plan whose clients' estimated finishes are this close (share of the latest) is kept
+MAX_REBALANCE_MOVES = 100_000  # bound on the groups one rebalance moves (each move shortens the longest queue)
 
 
 @dataclass(frozen=True)
@@ -111,6 +117,7 @@ class ClientState:
     backups: int = 0
     handoffs: int = 0
     measured_bytes: int = 0
+    measured_s: float = 0.0  # seconds of transfer behind `speed` (the engine keeps it current)
 
     def time_for(self, nbytes: int, nfiles: int) -> float:
         """Estimated seconds for this client to fetch nbytes in nfiles."""
@@ -132,6 +139,29 @@ class ClientState:
         self.queue = deque(sorted(works, key=lambda w: (-w.bytes_left, w.group.first_id)))
         self.queued_bytes = sum(w.bytes_left for w in self.queue)
         self.queued_files = sum(len(w.remaining) for w in self.queue)
+
+    def add(self, w: GroupWork) -> None:
+        """Queue one more group (at the end: `set_queue` puts it in order)."""
+        self.queue.append(w)
+        self.queued_bytes += w.bytes_left
+        self.queued_files += len(w.remaining)
+
+    def tail_order(self, front_share: float) -> Iterator[GroupWork]:
+        """The queue from the groups started last outwards (those most likely stolen).
+
+        Slots take the queue from both ends, `front_share` of the time from the front;
+        the last groups started are where the two ends meet."""
+        q = self.queue
+        cum = list(itertools.accumulate(self.time_for(w.bytes_left, len(w.remaining)) for w in q))
+        meet = bisect.bisect_left(cum, front_share * cum[-1]) if cum else 0
+        lo, hi = meet - 1, meet
+        while lo >= 0 or hi < len(q):
+            if hi < len(q):
+                yield q[hi]
+                hi += 1
+            if lo >= 0:
+                yield q[lo]
+                lo -= 1
 
     def take(self, index: int = 0) -> GroupWork:
         """Remove and return the queued group at `index` (0: the largest, -1: the smallest)."""
@@ -163,6 +193,7 @@ class Scheduler:
         self.released: list[GroupWork] = []
         self.stealing = stealing
         self.backups = backups
+        self.rebalanced = False
         self._changed = asyncio.Event()
 
     @property
@@ -198,7 +229,7 @@ class Scheduler:
         if me.dead is not None or me.paused:
             return None
         if me.queue:
-            return self._start(me, me.take(-1 if smallest else 0), "own")
+            return self._start(me, me.take(self._own_index(me, known, smallest)), "own")
         if self.released:
             self.released.sort(key=lambda w: -w.bytes_left)
             return self._start(me, self.released.pop(0), "released")
@@ -209,6 +240,70 @@ class Scheduler:
         if self.backups:
             return self._backup(me, known)
         return None
+
+    def _own_index(self, me: ClientState, known: Callable[[GroupWork], bool] | None, smallest: bool) -> int:
+        """Where in its queue a slot of `me` takes its next group: the largest (or smallest)
+        one; until the speeds are measured and the work rebalanced, the largest (smallest)
+        one `me` holds the messages of, so that no getMessages call is spent on a group
+        the rebalance may give to the account that scanned it."""
+        end = -1 if smallest else 0
+        if not self.stealing or self.rebalanced or known is None:
+            return end
+        order = reversed(me.queue) if smallest else iter(me.queue)
+        for k, w in enumerate(itertools.islice(order, STEAL_LOOKAHEAD)):
+            if known(w):
+                return -k - 1 if smallest else k
+        return end
+
+    def warm(self) -> bool:
+        """True when every client that has work was measured for WARMUP_SECONDS."""
+        active = [c for c in self.alive if not c.paused]
+        return len(active) > 1 and all(c.measured_s >= WARMUP_SECONDS or not (c.queue or c.inflight)
+                                       for c in active)
+
+    def rebalance(self, known_by: Callable[[str, GroupWork], bool]) -> int:
+        """Move queued groups to where the measured speeds say they finish soonest; return how many.
+
+        The steals idle clients would make later are made now, into the takers' queues:
+        the least loaded client repeatedly takes what `_steal` would give it, so an
+        account fetches the messages of everything it took in the same few getMessages
+        calls as its own (200 ids each), rather than one call per late steal.  The first
+        rebalance (once `warm`) first gives every group back to the account holding its
+        messages and, after balancing, lets an account with only a few groups to fetch
+        hand them to one whose call has room for them, unless the plan is on track (then
+        it is kept); later ones (as the speeds drift) move only groups the taker holds,
+        which cost no call.  `known_by(name, group)`: `name` holds the group's messages.
+        """
+        if not self.stealing:
+            return 0
+        first = not self.rebalanced
+        self.rebalanced = True
+        moves = _Moves([c for c in self.alive if not c.paused], known_by)
+        if first and not moves.on_track():
+            moves.to_holders()
+            self._balance(moves, fetch=True)
+            moves.consolidate()
+        self._balance(moves, fetch=False)
+        for name in moves.changed:
+            c = self.clients[name]
+            c.set_queue(list(c.queue))
+            for w in c.queue:
+                w.owner = name
+        if moves.count:
+            self.notify()
+        return moves.count
+
+    def _balance(self, moves: _Moves, *, fetch: bool) -> None:
+        """The least loaded client takes what a steal would give it, until none would help."""
+        while moves.count < MAX_REBALANCE_MOVES:
+            for me in sorted(moves.active, key=lambda c: c.est_remaining):
+                choice = self._steal_choice(me, functools.partial(moves.known_by, me.name), fetch=fetch)
+                if choice is not None:
+                    victim, indexes = choice
+                    moves.move(victim, me, victim.take(indexes[0]))
+                    break
+            else:
+                return
 
     def _migrate(self, me: ClientState, known: Callable[[GroupWork], bool] | None) -> Pick | None:
         """Take over a group a much slower client has started but not finished a file of.
@@ -251,37 +346,60 @@ class Scheduler:
         return Pick(w, kind, victim)
 
     def _steal(self, me: ClientState, known: Callable[[GroupWork], bool] | None) -> Pick | None:
-        """Take an unstarted group that `me` can finish before its owner would finish its queue.
+        """Start the group `_steal_choice` picks; the rest of its batch joins `me`'s queue."""
+        choice = self._steal_choice(me, known)
+        if choice is None:
+            return None
+        victim, indexes = choice
+        first, *rest = self._move(victim, me, indexes)
+        for w in rest:
+            me.add(w)
+            w.owner = me.name
+        if rest:
+            me.set_queue(list(me.queue))
+        return self._start(me, first, "steal", victim.name)
+
+    @staticmethod
+    def _move(victim: ClientState, me: ClientState, indexes: list[int]) -> list[GroupWork]:
+        """Take the groups at `indexes` (ascending) out of `victim`'s queue, in that order."""
+        taken = [victim.take(i) for i in reversed(indexes)][::-1]
+        victim.stolen_out += len(taken)
+        me.stolen_in += len(taken)
+        return taken
+
+    def _steal_choice(self, me: ClientState, known: Callable[[GroupWork], bool] | None, *,
+                      fetch: bool = True) -> tuple[ClientState, list[int]] | None:
+        """Unstarted groups (queue indexes) of one victim that `me` can finish before the
+        victim would finish its queue.
 
         Victims are looked at from the most loaded down.  A group `me` already holds the
         messages of (it scanned them, or fetched them with an earlier steal) costs no
-        getMessages call, so the first such group worth stealing from any victim wins; only
-        when there is none is the largest worth stealing of the most loaded victim taken.
+        getMessages call, so the first such group worth stealing from any victim wins.
+        Only when there is none (and `fetch` allows a call) is a batch taken: the largest
+        group worth stealing of the most loaded victim it can help, with the victim's next
+        ones that fit in the same call (`_batch`), if together they save the run enough
+        to pay for the call.
         """
         victims = sorted((c for c in self.alive if c is not me and c.queue), key=lambda c: -c.est_remaining)
         mine = me.est_remaining
-        fallback: tuple[ClientState, int] | None = None
+        fallback: tuple[ClientState, list[int]] | None = None
         for victim in victims:
             horizon = victim.est_remaining
             if mine >= horizon:
                 break  # the others are even less loaded
+            tried = False
             for i, w in enumerate(itertools.islice(victim.queue, STEAL_LOOKAHEAD)):
                 gain = horizon - mine - me.time_for(w.bytes_left, len(w.remaining))
                 if gain <= 0:
                     continue
                 if _holds(w, known):
-                    return self._take_from(me, victim, i)
-                if fallback is None and gain > _least_gain(me, False):
-                    fallback = (victim, i)
-        if fallback is None:
-            return None
-        return self._take_from(me, *fallback)
-
-    def _take_from(self, me: ClientState, victim: ClientState, index: int) -> Pick:
-        w = victim.take(index)
-        victim.stolen_out += 1
-        me.stolen_in += 1
-        return self._start(me, w, "steal", victim.name)
+                    return victim, [i]
+                if fetch and fallback is None and not tried:
+                    tried = True
+                    batch, saved = _batch(me, victim, i)
+                    if saved > _least_gain(me, False):
+                        fallback = (victim, batch)
+        return fallback
 
     def _backup(self, me: ClientState, known: Callable[[GroupWork], bool] | None) -> Pick | None:
         busy = me.est_remaining
@@ -344,6 +462,26 @@ class Scheduler:
             c.speed = client_bps if first else (1 - alpha) * c.speed + alpha * client_bps
 
 
+def _batch(me: ClientState, victim: ClientState, start: int) -> tuple[list[int], float]:
+    """Queue indexes of `victim`, from `start` on, that `me` can take with one getMessages
+    call (FETCH_BATCH ids), each taken while `me` would still finish it before the victim
+    finishes what it has left; and the seconds the later of the two finishes sooner."""
+    mine, horizon = me.est_remaining, victim.est_remaining
+    before = horizon
+    indexes: list[int] = []
+    ids = 0
+    for i, w in enumerate(itertools.islice(victim.queue, STEAL_LOOKAHEAD)):
+        n = len(w.remaining)
+        if i < start or ids + n > FETCH_BATCH:
+            continue
+        t_me = me.time_for(w.bytes_left, n)
+        if mine + t_me >= horizon:
+            continue
+        indexes.append(i)
+        mine, horizon, ids = mine + t_me, horizon - victim.time_for(w.bytes_left, n), ids + n
+    return indexes, before - max(mine, horizon)
+
+
 def _holds(w: GroupWork, known: Callable[[GroupWork], bool] | None) -> bool:
     """Whether the taker already has the group's messages (no getMessages call needed)."""
     return known is None or known(w)
@@ -353,3 +491,72 @@ def _least_gain(me: ClientState, holds: bool) -> float:
     """Seconds a move to `me` must save: nothing when it holds the group's messages, else
     enough to pay for the getMessages call (and never worth it for a few milliseconds)."""
     return 0.0 if holds else max(MIN_REFETCH_GAIN, 2 * me.overhead)
+
+
+@dataclass
+class _Moves:
+    """Groups one rebalance moves between queues (each counted as a steal)."""
+
+    active: list[ClientState]
+    known_by: Callable[[str, GroupWork], bool]
+    changed: set[str] = field(default_factory=set)
+    count: int = 0
+
+    def move(self, src: ClientState, dst: ClientState, w: GroupWork) -> None:
+        """`w`, already taken out of `src`'s queue, goes to `dst`'s."""
+        dst.add(w)
+        src.stolen_out += 1
+        dst.stolen_in += 1
+        self.changed |= {src.name, dst.name}
+        self.count += 1
+
+    def on_track(self) -> bool:
+        """True when the clients' estimated finishes are within ON_TRACK of each other."""
+        ends = [c.est_remaining for c in self.active]
+        return not ends or max(ends) - min(ends) <= ON_TRACK * max(ends)
+
+    def _foreign(self, c: ClientState) -> list[GroupWork]:
+        return [w for w in c.queue if not self.known_by(c.name, w)]
+
+    def _give(self, c: ClientState, gone: list[tuple[GroupWork, ClientState]]) -> None:
+        ids = {id(w) for w, _ in gone}
+        c.set_queue([w for w in c.queue if id(w) not in ids])
+        for w, d in gone:
+            self.move(c, d, w)
+
+    def to_holders(self) -> None:
+        """Each queued group its owner would have to fetch the messages of goes to a client
+        that holds them (the one that scanned it), if any: the balancing that follows moves
+        the largest groups, the fewest messages per second of work, so that slow accounts
+        fetch nothing and fast ones little."""
+        for c in self.active:
+            gone = []
+            for w in self._foreign(c):
+                holders = [h for h in self.active if h is not c and self.known_by(h.name, w)]
+                if holders:
+                    gone.append((w, min(holders, key=lambda h: h.est_remaining)))
+            if gone:
+                self._give(c, gone)
+
+    def consolidate(self) -> None:
+        """An account left with a few groups to fetch (an album split between two scan
+        batches, say) gives them to one whose getMessages calls have room for them, when
+        that delays no one by more than a call would cost."""
+        foreign = {c.name: self._foreign(c) for c in self.active}
+        ids = {n: sum(len(w.remaining) for w in ws) for n, ws in foreign.items()}
+        horizon = max((c.est_remaining for c in self.active), default=0.0)
+        for c in sorted(self.active, key=lambda c: ids[c.name]):
+            n = ids[c.name]
+            if n == 0:
+                continue
+            nbytes = sum(w.bytes_left for w in foreign[c.name])
+            for d in sorted(self.active, key=lambda d: d.est_remaining):
+                room = -ids[d.name] % FETCH_BATCH
+                if d is c or ids[d.name] == 0 or room < n:
+                    continue
+                if d.est_remaining + d.time_for(nbytes, n) > horizon + MIN_REFETCH_GAIN:
+                    break  # the others are even more loaded
+                self._give(c, [(w, d) for w in foreign[c.name]])
+                ids[d.name] += n
+                ids[c.name] = 0
+                break

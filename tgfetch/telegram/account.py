@@ -84,6 +84,9 @@ class Account:
         self.net_seconds = 0.0
         self._net_active = 0
         self._net_since = 0.0
+        # (busy seconds, bytes) when the first getFile answer arrived: the pipeline is full from
+        # then on, so bytes since over busy time since is the speed without the start-up lag.
+        self._net_first: tuple[float, int] | None = None
         self.min_rtt = float("inf")  # fastest getFile round trip seen: the per-request latency floor
         # Flood waits are handled here so that only this account pauses.
         client.flood_sleep_threshold = 0
@@ -129,16 +132,33 @@ class Account:
                 raise problem from None
 
     @property
+    def net_busy(self) -> float:
+        """Seconds so far with at least one getFile in flight."""
+        return self.net_seconds + (time.monotonic() - self._net_since if self._net_active else 0.0)
+
+    @property
     def throughput(self) -> float:
         """Measured download speed in bytes/s (0 before any file byte)."""
-        busy = self.net_seconds + (time.monotonic() - self._net_since if self._net_active else 0.0)
+        busy = self.net_busy
         return self.net_bytes / busy if busy > 0 else 0.0
 
+    @property
+    def steady_busy(self) -> float:
+        """Seconds of transfer measured since the first getFile answer (0 before it)."""
+        return self.net_busy - self._net_first[0] if self._net_first is not None else 0.0
+
     def speed_estimate(self, prior: float) -> float:
-        """Live speed for scheduling: `prior` until 0.3 s of transfers were seen."""
-        busy = self.net_seconds + (time.monotonic() - self._net_since if self._net_active else 0.0)
+        """Live speed for scheduling: `prior` until 0.3 s of transfers were seen.
+
+        Counted from the first answer on: before it, every slot's requests were in flight
+        and no byte was counted yet (several MB for a fast account), which would make a
+        slow account look slower still for many seconds.
+        """
+        busy = self.net_busy
         if busy < 0.3:
             return prior
+        if self._net_first is not None and self.steady_busy >= 0.3:
+            return max(self.net_bytes - self._net_first[1], 1024) / self.steady_busy
         return max(self.net_bytes, 1024) / busy
 
     def _net_enter(self) -> None:
@@ -151,6 +171,8 @@ class Account:
         self.net_bytes += nbytes
         if self._net_active == 0:
             self.net_seconds += time.monotonic() - self._net_since
+        if self._net_first is None and nbytes:
+            self._net_first = (self.net_busy, self.net_bytes)
 
     async def retrying(self, call: Callable[[], Awaitable[T]], retries: int) -> T:
         """Run `call`, retrying Transient failures with back-off (dropped connections, timeouts)."""
