@@ -16,9 +16,9 @@ Also reported, per variant: the download stage's getMessages calls (an account f
 messages it did not scan itself, in batches of up to 200 ids, just before downloading them),
 the least any run needs for the same split of files ("least": per account, the files it
 downloaded but did not scan, 200 ids per call), how many were made for stolen groups, and
-the extra calls stealing cost: (c)'s calls minus (b)'s, against the scan's calls.  When the
-accounts' speeds differ and the planner does not know them, the fast accounts must download
-more than they scanned, so "least" itself is well above 1 % of the scan calls.
+the extra calls stealing cost: (c)'s calls minus (b)'s, against the scan's calls.  (c) can
+make fewer calls than (b): once the speeds are measured it gives groups back to the accounts
+that scanned them and moves the largest ones, so slow accounts fetch nothing.
 
     python bench/makespan.py            # full: 3 and 10 accounts, with and without flood-waits
     python bench/makespan.py --quick

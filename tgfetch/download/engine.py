@@ -180,10 +180,11 @@ class DownloadEngine:
 
     def _refresh_speeds(self) -> None:
         # A file costs at least one round trip, shared by the client's concurrent slots.  The
-        # accounts share this machine's network, so the fastest round trip any of them saw is
-        # the floor for all: a slow account's own requests queue behind its big transfers
-        # and would make its per-file cost look many times higher than it is.
-        floor = min((acc.min_rtt for acc in self.accounts.values()), default=float("inf"))
+        # accounts share this machine and its network, so the typical (median) account's
+        # fastest round trip stands for all: a slow account's own requests queue behind its
+        # big transfers and would make its per-file cost look many times higher than it is.
+        rtts = sorted(acc.min_rtt for acc in self.accounts.values() if acc.min_rtt < float("inf"))
+        floor = rtts[len(rtts) // 2] if rtts else float("inf")
         for name, acc in self.accounts.items():
             c = self.scheduler.clients[name]
             c.speed = acc.speed_estimate(c.speed)
