@@ -1,12 +1,15 @@
-"""Who downloads what next: own queue, released work, steals, end-game backups.
+"""Who downloads what next: own queue, rebalancing, released work, steals, end-game backups.
 
 Pure bookkeeping, no I/O.  Each client's queue starts from the plan, largest
-group first.  An idle client takes released groups (from a dead or long
-flood-waited client) first, then steals the largest unstarted group of the
-client with the most estimated remaining time that it can finish sooner than
-that client would; a group is never split by a steal.  When nothing is left
-to steal, an idle client may start a backup copy of a slow client's group in
-flight (the first copy to finish a file wins).
+group first (until the speeds are measured, the largest group it already holds
+the messages of).  Once they are, queued groups are rebalanced: back to the
+clients that scanned them, then moved where they finish soonest (`rebalance`).
+An idle client takes released groups (from a dead or long flood-waited client)
+first, then steals the largest unstarted group of the client with the most
+estimated remaining time that it can finish sooner than that client would; a
+group is never split by a steal.  When nothing is left to steal, an idle client
+may start a backup copy of a slow client's group in flight (the first copy to
+finish a file wins).
 """
 
 from __future__ import annotations
@@ -351,7 +354,7 @@ class Scheduler:
         if choice is None:
             return None
         victim, indexes = choice
-        first, *rest = self._move(victim, me, indexes)
+        first, *rest = self._take_batch(victim, me, indexes)
         for w in rest:
             me.add(w)
             w.owner = me.name
@@ -360,7 +363,7 @@ class Scheduler:
         return self._start(me, first, "steal", victim.name)
 
     @staticmethod
-    def _move(victim: ClientState, me: ClientState, indexes: list[int]) -> list[GroupWork]:
+    def _take_batch(victim: ClientState, me: ClientState, indexes: list[int]) -> list[GroupWork]:
         """Take the groups at `indexes` (ascending) out of `victim`'s queue, in that order."""
         taken = [victim.take(i) for i in reversed(indexes)][::-1]
         victim.stolen_out += len(taken)
@@ -555,7 +558,7 @@ class _Moves:
                 if d is c or ids[d.name] == 0 or room < n:
                     continue
                 if d.est_remaining + d.time_for(nbytes, n) > horizon + MIN_REFETCH_GAIN:
-                    break  # the others are even more loaded
+                    continue
                 self._give(c, [(w, d) for w in foreign[c.name]])
                 ids[d.name] += n
                 ids[c.name] = 0
