@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from test_scheduler import MB, work
 
 from tgfetch.download.scheduler import (
@@ -12,7 +14,7 @@ from tgfetch.download.scheduler import (
 )
 
 
-def holds(table: dict[str, set[int]]):  # type: ignore[no-untyped-def]
+def holds(table: dict[str, set[int]]) -> Callable[[str, GroupWork], bool]:
     """known_by(name, group) from the groups (by id()) each client holds the messages of."""
     return lambda name, w: id(w) in table.get(name, set())
 
@@ -177,3 +179,23 @@ def test_rebalance_keeps_every_group_exactly_once() -> None:
     for c in s.clients.values():
         assert c.queued_bytes == sum(w.bytes_left for w in c.queue)
         assert c.queued_files == sum(len(w.remaining) for w in c.queue)
+
+
+def test_a_steal_needing_a_call_takes_a_batch_that_pays_for_it() -> None:
+    # 30 groups of 50 KB at 1 MB/s: each alone saves the victim 0.05 s, less than a call is
+    # worth, but the thief (10x faster) takes as many as it finishes sooner, in one call.
+    small = [work(50_000) for _ in range(30)]
+    s = Scheduler({"thief": [], "v": small}, {"thief": 10 * MB, "v": 1 * MB}, backups=False)
+    for c in s.clients.values():
+        c.overhead = 0.0
+    p = s.next("thief", lambda w: False)
+    assert p is not None and p.kind == "steal" and p.work is small[0] and p.victim == "v"
+    thief, v = s.clients["thief"], s.clients["v"]
+    taken = [p.work, *thief.queue]
+    # The 28th still ends (28 x 5 ms) before the victim's last three would (3 x 50 ms); a 29th not.
+    assert len(taken) == 28
+    assert thief.stolen_in == v.stolen_out == 28 and len(v.queue) == 2
+    assert all(w.owner == "thief" for w in taken) and sum(len(w.files) for w in taken) <= FETCH_BATCH
+    # One group alone would not have paid for the call.
+    s = Scheduler({"thief": [], "v": [work(50_000), work(50_000)]}, {"thief": 10 * MB, "v": 1 * MB}, backups=False)
+    assert s.next("thief", lambda w: False) is None

@@ -355,11 +355,10 @@ class Scheduler:
             return None
         victim, indexes = choice
         first, *rest = self._take_batch(victim, me, indexes)
-        for w in rest:
-            me.add(w)
-            w.owner = me.name
         if rest:
-            me.set_queue(list(me.queue))
+            me.set_queue([*me.queue, *rest])
+            for w in rest:
+                w.owner = me.name
         return self._start(me, first, "steal", victim.name)
 
     @staticmethod
