@@ -300,7 +300,8 @@ class Scheduler:
         """The least loaded client takes what a steal would give it, until none would help."""
         while moves.count < MAX_REBALANCE_MOVES:
             for me in sorted(moves.active, key=lambda c: c.est_remaining):
-                choice = self._steal_choice(me, functools.partial(moves.known_by, me.name), fetch=fetch)
+                choice = self._steal_choice(me, functools.partial(moves.known_by, me.name), fetch=fetch,
+                                            prefer_held=not fetch)
                 if choice is not None:
                     victim, indexes = choice
                     moves.move(victim, me, victim.take(indexes[0]))
@@ -370,7 +371,7 @@ class Scheduler:
         return taken
 
     def _steal_choice(self, me: ClientState, known: Callable[[GroupWork], bool] | None, *,
-                      fetch: bool = True) -> tuple[ClientState, list[int]] | None:
+                      fetch: bool = True, prefer_held: bool = True) -> tuple[ClientState, list[int]] | None:
         """Unstarted groups (queue indexes) of one victim that `me` can finish before the
         victim would finish its queue.
 
@@ -380,7 +381,8 @@ class Scheduler:
         Only when there is none (and `fetch` allows a call) is a batch taken: the largest
         group worth stealing of the most loaded victim it can help, with the victim's next
         ones that fit in the same call (`_batch`), if together they save the run enough
-        to pay for the call.
+        to pay for the call.  Without `prefer_held` (the first rebalance, just after every
+        group went back to the account holding its messages) that batch is taken at once.
         """
         victims = sorted((c for c in self.alive if c is not me and c.queue), key=lambda c: -c.est_remaining)
         mine = me.est_remaining
@@ -394,13 +396,15 @@ class Scheduler:
                 gain = horizon - mine - me.time_for(w.bytes_left, len(w.remaining))
                 if gain <= 0:
                     continue
-                if _holds(w, known):
+                if prefer_held and _holds(w, known):
                     return victim, [i]
                 if fetch and fallback is None and not tried:
                     tried = True
-                    batch, saved = _batch(me, victim, i)
-                    if saved > _least_gain(me, False):
-                        fallback = (victim, batch)
+                    fallback = _worth_a_call(me, victim, i, gain)
+                    if fallback is not None and not prefer_held:
+                        return fallback
+                if not prefer_held:
+                    break
         return fallback
 
     def _backup(self, me: ClientState, known: Callable[[GroupWork], bool] | None) -> Pick | None:
@@ -462,6 +466,18 @@ class Scheduler:
         alpha = 0.3
         if client_bps > 0:
             c.speed = client_bps if first else (1 - alpha) * c.speed + alpha * client_bps
+
+
+def _worth_a_call(me: ClientState, victim: ClientState, start: int, gain: float
+                  ) -> tuple[ClientState, list[int]] | None:
+    """The batch `me` would take from `victim` from queue index `start` on, if it saves the
+    run enough to pay for its getMessages call (one group alone may: then it is the batch)."""
+    w = victim.queue[start]
+    least = _least_gain(me, False)
+    if min(gain, victim.time_for(w.bytes_left, len(w.remaining))) > least:
+        return victim, [start]
+    batch, saved = _batch(me, victim, start)
+    return (victim, batch) if saved > least else None
 
 
 def _batch(me: ClientState, victim: ClientState, start: int) -> tuple[list[int], float]:
