@@ -575,6 +575,7 @@ class _Moves:
                 if d.est_remaining + d.time_for(nbytes, n) > horizon + MIN_REFETCH_GAIN:
                     continue
                 self._give(c, [(w, d) for w in foreign[c.name]])
+                foreign[d.name] += foreign.pop(c.name)
                 ids[d.name] += n
                 ids[c.name] = 0
                 break
