@@ -209,6 +209,11 @@ class Scheduler:
         """Clients that can still download."""
         return [c for c in self.clients.values() if c.dead is None]
 
+    @property
+    def active(self) -> list[ClientState]:
+        """Clients that can download now (alive, not handed off for a long FLOOD_WAIT)."""
+        return [c for c in self.alive if not c.paused]
+
     def notify(self) -> None:
         """Wake up idle slots (something changed)."""
         self._changed.set()
@@ -260,7 +265,7 @@ class Scheduler:
 
     def warm(self) -> bool:
         """True when every client that has work was measured for WARMUP_SECONDS."""
-        active = [c for c in self.alive if not c.paused]
+        active = self.active
         return len(active) > 1 and all(c.measured_s >= WARMUP_SECONDS or not (c.queue or c.inflight)
                                        for c in active)
 
@@ -281,7 +286,7 @@ class Scheduler:
             return 0
         first = not self.rebalanced
         self.rebalanced = True
-        moves = _Moves([c for c in self.alive if not c.paused], known_by)
+        moves = _Moves(self.active, known_by)
         if first and not moves.on_track():
             moves.to_holders()
             self._balance(moves, fetch=True)
