@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck need-redis pytest wheel-check bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -23,10 +23,39 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy tgfetch
 
-pytest: $(STAMP)
+# The cluster tests start real redis-server processes and skip (one line each) when it is missing.
+need-redis:
+	@if ! command -v redis-server >/dev/null 2>&1 && [ ! -x /usr/bin/redis-server ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "redis-server is missing and the cluster tests need it: installing it with apt-get (running as root)"; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; } \
+	      || echo "apt-get could not install redis-server: the cluster tests will be skipped"; \
+	  else \
+	    echo "redis-server is missing: the cluster tests will be skipped (install it: sudo apt-get install redis-server)"; \
+	  fi; \
+	fi
+
+pytest: $(STAMP) need-redis
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
-test: lint typecheck pytest
+# Prove the wheel carries the package data and the entry point: build it from a clean copy of the
+# sources, install it into a throw-away venv and run the demo from outside the source tree.
+COPY_EXCLUDES := --exclude=./.git --exclude=./$(VENV) --exclude=./build --exclude='*.egg-info' \
+  --exclude=__pycache__ --exclude=./.mypy_cache --exclude=./.ruff_cache --exclude=./.pytest_cache \
+  --exclude=./.hypothesis --exclude='./downloads*'
+
+wheel-check: $(STAMP)
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	mkdir "$$tmp/src" "$$tmp/run"; \
+	tar -cf - $(COPY_EXCLUDES) . | tar -xf - -C "$$tmp/src"; \
+	$(BIN)/python -m pip wheel -q --no-deps -w "$$tmp/dist" "$$tmp/src"; \
+	$(PYTHON) -m venv "$$tmp/venv"; \
+	"$$tmp/venv/bin/python" -m pip install -q "$$tmp"/dist/tgfetch-*.whl; \
+	cd "$$tmp/run"; \
+	"$$tmp/venv/bin/tgfetch" demo --dest "$$tmp/dl" >"$$tmp/demo.log" 2>&1 || { cat "$$tmp/demo.log"; exit 1; }; \
+	echo "wheel-check: $$(ls "$$tmp/dist") installs into a fresh venv and runs tgfetch demo"
+
+test: lint typecheck pytest wheel-check
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[bench]'

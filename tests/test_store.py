@@ -8,7 +8,9 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import threading
 import time
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -192,6 +194,67 @@ def test_bad_speeds_are_refused(db: Path, bps: float, ovh: float, n: int) -> Non
         s.save_speed("alice", bps, ovh, n)
 
 
+# ----------------------------------------------------------- added columns
+
+# A later migration may add columns: at the end (ALTER TABLE ... ADD COLUMN) or anywhere (table rebuild).
+ADD_AT_THE_END = """
+ALTER TABLE done_files ADD COLUMN extra TEXT DEFAULT 'kept';
+ALTER TABLE client_speeds ADD COLUMN extra TEXT DEFAULT 'kept';
+"""
+ADD_IN_THE_MIDDLE = """
+BEGIN;
+CREATE TABLE done_new(message_id INTEGER PRIMARY KEY, extra TEXT DEFAULT 'kept', path TEXT NOT NULL,
+    size INTEGER NOT NULL, sha256 TEXT NOT NULL, thumb_size INTEGER, client TEXT NOT NULL, document_id INTEGER,
+    done_at REAL NOT NULL);
+INSERT INTO done_new(message_id, path, size, sha256, client, document_id, done_at)
+    SELECT message_id, path, size, sha256, client, document_id, done_at FROM done_files;
+DROP TABLE done_files;
+ALTER TABLE done_new RENAME TO done_files;
+CREATE INDEX done_files_document ON done_files(document_id);
+CREATE TABLE speeds_new(extra TEXT DEFAULT 'kept', account TEXT PRIMARY KEY, samples INTEGER NOT NULL,
+    bytes_per_s REAL NOT NULL, overhead_s REAL NOT NULL, updated REAL NOT NULL);
+INSERT INTO speeds_new(account, samples, bytes_per_s, overhead_s, updated)
+    SELECT account, samples, bytes_per_s, overhead_s, updated FROM client_speeds;
+DROP TABLE client_speeds;
+ALTER TABLE speeds_new RENAME TO client_speeds;
+COMMIT;
+"""
+
+
+@pytest.mark.parametrize("script", [ADD_AT_THE_END, ADD_IN_THE_MIDDLE], ids=["at-the-end", "in-the-middle"])
+def test_reads_and_writes_survive_added_columns(db: Path, script: str) -> None:
+    with open_store(db) as s:
+        for rec in (done(3), done(5, doc=77), done(9, doc=77)):
+            s.mark_done(rec)
+        s.record_failure(4, "timeout")
+        s.save_speed("alice", 100.0, 1.0, 3)
+        s.save_speed("bob", 10.0, 0.2, 1)
+        speeds = s.load_speeds()
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.executescript(script)
+    assert len(conn.execute("SELECT * FROM done_files").fetchone()) > len(fields(DoneFile))
+    assert len(conn.execute("SELECT * FROM client_speeds").fetchone()) > len(fields(ClientSpeed))
+    conn.close()
+    with open_store(db) as s:
+        assert s.done_files() == {3: done(3), 5: done(5, doc=77), 9: done(9, doc=77)}
+        assert s.done_by_document(77) == done(5, doc=77) and s.done_by_document(1) is None
+        assert s.load_speeds() == speeds
+        assert s.failures() == {4: ("timeout", 1)} and s.get_meta("template") == "{id}"
+        s.mark_done(done(4, doc=8))  # a new row, and a replaced one
+        s.mark_done(done(3, path="other/3.jpg"))
+        s.save_speed("alice", 200.0, 0.0, 2)
+    with open_store(db) as s:
+        expected = {3: done(3, path="other/3.jpg"), 4: done(4, doc=8), 5: done(5, doc=77), 9: done(9, doc=77)}
+        assert s.done_files() == expected
+        assert s.done_by_document(8) == done(4, doc=8) and s.failures() == {}
+        alice = s.load_speeds()["alice"]
+        assert (alice.account, alice.bytes_per_s, alice.overhead_s, alice.samples) == ("alice", 150.0, 0.5, 5)
+        assert s.load_speeds()["bob"] == speeds["bob"]
+    conn = sqlite3.connect(db)  # the written rows took the added column's default
+    assert {row[0] for row in conn.execute("SELECT extra FROM done_files")} == {"kept"}
+    conn.close()
+
+
 # ------------------------------------------------------------------------ lock
 
 
@@ -216,6 +279,15 @@ def test_second_open_in_same_process_is_refused(db: Path) -> None:
         s.close()
         s.close()  # idempotent
         assert s.closed
+
+
+def test_close_from_another_thread_releases_the_lock(db: Path) -> None:
+    s = open_store(db)
+    closer = threading.Thread(target=s.close)
+    closer.start()
+    closer.join()
+    assert s.closed
+    open_store(db).close()
 
 
 # -------------------------------------------------------------- job binding

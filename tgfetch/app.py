@@ -7,7 +7,6 @@ import contextlib
 import getpass
 import logging
 import os
-import signal
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,10 +14,11 @@ from typing import Any, TypeVar
 from rich.console import Console
 from telethon import TelegramClient
 
-from tgfetch.cli import CommandOptions, SimOptions
 from tgfetch.config import Settings, load_settings
 from tgfetch.errors import EXIT_FAILED_FILES, EXIT_OK, InterruptedJob, UsageError
 from tgfetch.job import JobReport, download_channel, plan_scan
+from tgfetch.options import CommandOptions, SimOptions
+from tgfetch.portable import on_signals
 from tgfetch.report import live_monitor, print_plan, print_summary, write_report
 from tgfetch.telegram.clients import build_clients, close_clients, session_path
 
@@ -61,17 +61,12 @@ def job_clients(opts: CommandOptions) -> tuple[dict[str, TelegramClient], str, i
 
 async def _interruptible(coro: Awaitable[T]) -> T:
     """Run coro; SIGTERM cancels it like Ctrl-C; both become InterruptedJob (exit 130)."""
-    loop = asyncio.get_running_loop()
     task = asyncio.ensure_future(coro)
-    with contextlib.suppress(NotImplementedError, RuntimeError):
-        loop.add_signal_handler(signal.SIGTERM, task.cancel)
-    try:
-        return await task
-    except asyncio.CancelledError:
-        raise InterruptedJob("interrupted; state kept, rerun the same command to resume") from None
-    finally:
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.remove_signal_handler(signal.SIGTERM)
+    with on_signals(task.cancel, ("SIGTERM",)):
+        try:
+            return await task
+        except asyncio.CancelledError:
+            raise InterruptedJob("interrupted; state kept, rerun the same command to resume") from None
 
 
 @contextlib.asynccontextmanager

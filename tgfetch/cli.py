@@ -6,49 +6,26 @@ configuration, 3 Telegram authorization/access problem, 130 interrupted.
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import logging
 import sys
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from tgfetch.config import Settings, load_settings
 from tgfetch.errors import EXIT_INTERRUPTED, EXIT_USAGE, TgfetchError
-from tgfetch.logs import setup_logging
 
-__all__ = ["CommandOptions", "SimOptions", "main"]
+if TYPE_CHECKING:
+    from tgfetch.options import CommandOptions
+
+# Only click and tgfetch.errors load at module level: `--help`, `--version` and usage
+# errors must not pay for pydantic, Telethon or numpy (bench/startup.py measures it).
+# Everything else is imported inside the command bodies.
+
+__all__ = ["cli", "main"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-@dataclass(frozen=True)
-class SimOptions:
-    """How to build the built-in simulated channel (`--simulate`)."""
-
-    seed: int = 24
-    messages: int = 150
-    clients: int = 3
-    first_id: int = 72006
-    bandwidth: tuple[float, ...] = ()
-    latency: float = 0.0
-    jitter: float = 0.0
-    faults: str | None = None
-    size_scale: float = 0.02
-
-
-@dataclass(frozen=True)
-class CommandOptions:
-    """What every job subcommand receives: settings plus run-time switches."""
-
-    settings: Settings
-    simulate: SimOptions | None = None
-    report: Path | None = None
-    display: str = "auto"  # auto, rich, plain, quiet
 
 
 def _parse_bandwidth(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[float, ...]:
@@ -102,12 +79,6 @@ _JOB_OPTIONS: list[Callable[[F], F]] = [
     click.option("--sim-faults", help="Faults to inject, e.g. 'flood:*:rate=0.05:seconds=1' (see README)."),
 ]
 
-_SETTING_KEYS = (
-    "channel", "start_message_id", "end_message_id", "download_dir", "task_distribution_mode",
-    "load_balance_metric", "max_concurrent_downloads_per_client", "grouping_batch_size", "state_db",
-    "file_name_template", "tg_sessions", "log_level", "log_file",
-)
-
 
 def job_options(fn: F) -> F:
     """Attach the options shared by download, plan, compare, coordinator and worker."""
@@ -116,9 +87,23 @@ def job_options(fn: F) -> F:
     return fn
 
 
+def job_setting_names() -> tuple[str, ...]:
+    """Return the names of the shared job options that override a setting of that name, in option order."""
+    from tgfetch.config import Settings
+
+    # Derived from the options themselves (applied to a throw-away command), so a new
+    # --flag whose parameter name is a Settings field becomes an override on its own.
+    probe = job_options(click.Command("probe"))
+    return tuple(p.name for p in probe.params if p.name is not None and p.name in Settings.model_fields)
+
+
 def build_options(kw: dict[str, Any]) -> CommandOptions:
     """Turn parsed flags into settings (flags override env and .env) and switches."""
-    overrides = {k: kw.pop(k, None) for k in _SETTING_KEYS}
+    from tgfetch.config import load_settings
+    from tgfetch.options import CommandOptions, SimOptions
+
+    # Only the shared job options: a command's own flags (--redis, --machine) stay its arguments.
+    overrides = {k: kw.pop(k, None) for k in job_setting_names()}
     env_file: Path = kw.pop("env_file")
     settings = load_settings(env_file=env_file, **overrides)
     # Always take the --sim-* flags out, so that only the command's own keywords remain.
@@ -133,6 +118,10 @@ def run_command(fn: Callable[..., Coroutine[Any, Any, int]]) -> Callable[..., No
 
     @functools.wraps(fn)
     def wrapper(**kw: Any) -> None:
+        import asyncio
+
+        from tgfetch.logs import setup_logging
+
         opts = build_options(kw)
         s = opts.settings
         secrets = [x.get_secret_value() for x in s.tg_session_strings]
@@ -194,7 +183,10 @@ async def compare(opts: CommandOptions) -> int:
 @click.option("--messages", type=click.IntRange(1, 100_000), default=300, show_default=True)
 def demo(dest: Path, messages: int) -> None:
     """Run a whole job on the built-in simulated channel with 3 accounts."""
+    import asyncio
+
     from tgfetch.app import run_demo
+    from tgfetch.logs import setup_logging
 
     setup_logging("WARNING")
     sys.exit(asyncio.run(run_demo(dest, messages)))
@@ -208,7 +200,11 @@ def demo(dest: Path, messages: int) -> None:
 @click.option("--env-file", type=click.Path(path_type=Path), default=Path(".env"), show_default=True)
 def login(name: str, phone: str | None, session_dir: Path | None, simulate: bool, env_file: Path) -> None:
     """Create the session file NAME interactively (phone, code, 2FA password)."""
+    import asyncio
+
     from tgfetch.app import run_login
+    from tgfetch.config import load_settings
+    from tgfetch.logs import setup_logging
 
     settings = load_settings(env_file=env_file, tg_session_dir=session_dir)
     setup_logging(settings.log_level)
@@ -267,6 +263,8 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("tgfetch: interrupted; state kept, rerun to resume", err=True)
         sys.exit(EXIT_INTERRUPTED)
     except Exception as exc:  # noqa: BLE001 - last resort: one line, the traceback only at DEBUG
+        import logging
+
         logging.getLogger("tgfetch").debug("internal error", exc_info=True)
         click.echo(f"tgfetch: internal error: {type(exc).__name__}: {exc} (LOG_LEVEL=DEBUG shows where)", err=True)
         sys.exit(1)

@@ -7,6 +7,7 @@ is allowed.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any
@@ -186,9 +187,9 @@ class Settings(BaseSettings):
         """The SQLite state file (default: DOWNLOAD_DIR/.tgfetch.sqlite)."""
         return self.state_db_for(self.download_dir)
 
-    def state_db_for(self, dest: Path) -> Path:
+    def state_db_for(self, dest: str | os.PathLike[str]) -> Path:
         """The state file of a job downloading into `dest` (STATE_DB when set)."""
-        return self.state_db if self.state_db is not None else dest / ".tgfetch.sqlite"
+        return self.state_db if self.state_db is not None else Path(dest) / ".tgfetch.sqlite"
 
     @property
     def mode(self) -> str:
@@ -210,8 +211,9 @@ def _describe(err: dict[str, Any]) -> str:
     return f"{name.upper()}={shown!r} is not allowed: expected {allowed}"
 
 
-def check_env_file(path: Path) -> None:
+def check_env_file(path: str | os.PathLike[str]) -> None:
     """Refuse a `.env` file with lines that cannot be parsed (one clear line)."""
+    path = Path(path)
     if not path.is_file():
         return
     from dotenv.parser import parse_stream
@@ -234,9 +236,10 @@ def check_env_file(path: Path) -> None:
             raise ConfigError(f"{path} line {line}: cannot parse {what}: expected NAME=value")
 
 
-def load_settings(env_file: Path | None = Path(".env"), **overrides: Any) -> Settings:
+def load_settings(env_file: str | os.PathLike[str] | None = Path(".env"), **overrides: Any) -> Settings:
     """Read settings; convert every validation problem into one ConfigError line."""
     if env_file is not None:
+        env_file = Path(env_file)
         check_env_file(env_file)
     clean = {k: v for k, v in overrides.items() if v is not None}
     try:

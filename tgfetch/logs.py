@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -44,7 +45,8 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def setup_logging(level: str, secrets: Iterable[str] = (), log_file: Path | None = None) -> RedactingFilter:
+def setup_logging(level: str, secrets: Iterable[str] = (),
+                  log_file: str | os.PathLike[str] | None = None) -> RedactingFilter:
     """Configure the 'tgfetch' and 'telethon' loggers; return the redaction filter."""
     redactor = RedactingFilter(secrets)
     root = logging.getLogger()
@@ -52,6 +54,7 @@ def setup_logging(level: str, secrets: Iterable[str] = (), log_file: Path | None
         root.removeHandler(h)
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     if log_file is not None:
+        log_file = Path(log_file)
         log_file.parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
     fmt = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")

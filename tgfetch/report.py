@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import time
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -17,6 +18,7 @@ from rich.table import Table
 from tgfetch.download.scheduler import Scheduler
 from tgfetch.download.stats import ClientStats
 from tgfetch.model import TaskDistributionResult
+from tgfetch.outcome import JobReport
 from tgfetch.telegram.scan import ScanResult
 
 __all__ = ["human_bytes", "live_monitor", "plan_table", "print_plan", "print_summary", "write_report"]
@@ -129,7 +131,7 @@ async def _refresh(draw: Any, every: float) -> None:
         draw()
 
 
-def print_summary(console: Console, report: Any) -> None:
+def print_summary(console: Console, report: JobReport) -> None:
     """Per-client summary table, plan vs achieved balance, failures."""
     t = Table(title=f"{report.channel} ids {report.first_id}–{report.last_id}: summary", title_justify="left")
     for col in ("client", "files", "bytes", "busy", "speed", "refetch", "errors",
@@ -154,8 +156,9 @@ def print_summary(console: Console, report: Any) -> None:
         console.print(f"[red]failed[/red] message {mid}: {err}")
 
 
-def write_report(path: Path, report: Any) -> None:
+def write_report(path: str | os.PathLike[str], report: JobReport) -> None:
     """Write the JSON report."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report.to_json(), indent=2, default=str), encoding="utf-8")
 

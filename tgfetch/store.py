@@ -1,8 +1,10 @@
 """SQLite state of one download job: done files, failures, client speeds, counters.
 
 One job, one runner: a state DB belongs to one channel and one file-name
-template, and only one process may use it at a time (an exclusive ``flock`` on
-``<db>.lock``, released on close or when the process dies).
+template, and only one process may use it at a time: an exclusive OS lock on
+``<db>.lock`` (``filelock.FileLock``: ``flock`` on Unix, ``msvcrt.locking`` on
+Windows), released on close or when the process dies. The holder writes its
+pid into the lock file so that a refused second process can name it.
 
 The database is a real SQLite file in WAL mode with ``synchronous=NORMAL``:
 every committed write survives a SIGKILL of the process (only a power loss may
@@ -29,11 +31,14 @@ Schema (version 1, kept in ``PRAGMA user_version``)::
 Client speeds are a running EWMA across runs: when a previous value exists,
 ``new = SPEED_ALPHA * observed + (1 - SPEED_ALPHA) * old`` with
 ``SPEED_ALPHA = 0.5`` (for both bytes_per_s and overhead_s); ``samples`` adds up.
+
+Rows are read by column name (explicit column lists, ``sqlite3.Row``), never by
+position, so a later migration may add columns anywhere in a table.
 """
 
 from __future__ import annotations
 
-import fcntl
+import inspect
 import math
 import os
 import sqlite3
@@ -41,10 +46,12 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
+
+from filelock import BaseFileLock, FileLock, Timeout
 
 from tgfetch.errors import JobLockedError, StateMismatchError, StorageError
 from tgfetch.logs import RedactingFilter
@@ -64,6 +71,12 @@ BUSY_TIMEOUT_MS = 5000
 MAX_ERROR_CHARS = 2000
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _BINDING_KEYS = frozenset({"channel_id", "channel_key", "template"})
+_OPEN_FLAGS = getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+# filelock >= 4 falls back to a soft lock (a marker file) where the file system lacks flock; the job lock must
+# be the OS lock, which the kernel drops when its holder dies, so refuse that fallback where it exists.
+_OS_LOCK_ONLY: dict[str, Any] = (
+    {"fallback_to_soft": False} if "fallback_to_soft" in inspect.signature(FileLock).parameters else {}
+)
 
 # MIGRATIONS[i] brings a database from user_version i to i + 1.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -118,14 +131,35 @@ class ClientSpeed:
     updated: float
 
 
+_Record = TypeVar("_Record", DoneFile, ClientSpeed)
+
+
+def _columns(cls: type[_Record]) -> str:
+    """Return the column list of a record type: its field names, comma-separated."""
+    return ", ".join(f.name for f in fields(cls))
+
+
+def _record(cls: type[_Record], row: sqlite3.Row) -> _Record:
+    """Build a record from a row by column name (columns the record lacks are ignored)."""
+    return cls(**{f.name: row[f.name] for f in fields(cls)})
+
+
+_SELECT_DONE = f"SELECT {_columns(DoneFile)} FROM done_files"
+_SELECT_SPEEDS = f"SELECT {_columns(ClientSpeed)} FROM client_speeds ORDER BY account"
+_REPLACE_DONE = (
+    f"INSERT OR REPLACE INTO done_files({_columns(DoneFile)})"
+    f" VALUES ({', '.join(':' + f.name for f in fields(DoneFile))})"
+)
+
+
 class StateStore:
     """The SQLite state of one job, held exclusively by this process until close()."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection, lock_fd: int) -> None:
+    def __init__(self, path: Path, conn: sqlite3.Connection, lock: BaseFileLock) -> None:
         """Wrap an opened, bound connection; use StateStore.open() instead."""
         self.path = path
         self._conn = conn
-        self._lock_fd: int | None = lock_fd
+        self._lock: BaseFileLock | None = lock
         self._mutex = threading.Lock()
         self._redactor = RedactingFilter()
 
@@ -136,7 +170,7 @@ class StateStore:
         """Lock, open (creating if needed) and bind the state DB of one job."""
         db = Path(path)
         _make_parent(db)
-        lock_fd = _acquire_lock(db)
+        lock = _acquire_lock(db)
         try:
             conn = _connect(db)
             try:
@@ -145,25 +179,25 @@ class StateStore:
                 conn.close()
                 raise
         except BaseException:
-            os.close(lock_fd)
+            lock.release()
             raise
-        return cls(db, conn, lock_fd)
+        return cls(db, conn, lock)
 
     def close(self) -> None:
         """Close the database and release the job lock (idempotent)."""
         with self._mutex:
-            if self._lock_fd is None:
+            if self._lock is None:
                 return
             try:
                 self._conn.close()
             finally:
-                os.close(self._lock_fd)
-                self._lock_fd = None
+                self._lock.release()
+                self._lock = None
 
     @property
     def closed(self) -> bool:
         """Return True once close() was called."""
-        return self._lock_fd is None
+        return self._lock is None
 
     def __enter__(self) -> StateStore:
         return self
@@ -175,8 +209,8 @@ class StateStore:
 
     # --------------------------------------------------------------- internals
 
-    def _rows(self, sql: str, params: Any = ()) -> list[Any]:
-        """Run a query and return all its rows."""
+    def _rows(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
+        """Run a query and return all its rows (read them by column name)."""
         with self._mutex:
             return self._conn.execute(sql, params).fetchall()
 
@@ -193,20 +227,20 @@ class StateStore:
 
     def done_files(self) -> dict[int, DoneFile]:
         """Return every done file by message id."""
-        return {r[0]: DoneFile(*r) for r in self._rows("SELECT * FROM done_files ORDER BY message_id")}
+        rows = self._rows(f"{_SELECT_DONE} ORDER BY message_id")
+        return {r["message_id"]: _record(DoneFile, r) for r in rows}
 
     def mark_done(self, rec: DoneFile) -> None:
         """Record a file as done (replacing any earlier record) and clear its failure."""
-        row = (rec.message_id, rec.path, rec.size, rec.sha256, rec.client, rec.document_id, rec.done_at)
         self._write(
-            ("INSERT OR REPLACE INTO done_files VALUES (?, ?, ?, ?, ?, ?, ?)", row),
+            (_REPLACE_DONE, asdict(rec)),
             ("DELETE FROM failures WHERE message_id = ?", (rec.message_id,)),
         )
 
     def done_by_document(self, document_id: int) -> DoneFile | None:
         """Return a done file holding this Telegram document (lowest message id), if any."""
-        rows = self._rows("SELECT * FROM done_files WHERE document_id = ? ORDER BY message_id LIMIT 1", (document_id,))
-        return DoneFile(*rows[0]) if rows else None
+        rows = self._rows(f"{_SELECT_DONE} WHERE document_id = ? ORDER BY message_id LIMIT 1", (document_id,))
+        return _record(DoneFile, rows[0]) if rows else None
 
     # ---------------------------------------------------------------- failures
 
@@ -223,7 +257,7 @@ class StateStore:
     def failures(self) -> dict[int, tuple[str, int]]:
         """Return (last error, attempts) by message id."""
         rows = self._rows("SELECT message_id, error, attempts FROM failures ORDER BY message_id")
-        return {mid: (err, n) for mid, err, n in rows}
+        return {r["message_id"]: (r["error"], r["attempts"]) for r in rows}
 
     def clear_failure(self, message_id: int) -> None:
         """Forget the failures of a message."""
@@ -233,7 +267,7 @@ class StateStore:
 
     def load_speeds(self) -> dict[str, ClientSpeed]:
         """Return the learned speed of every account."""
-        return {r[0]: ClientSpeed(*r) for r in self._rows("SELECT * FROM client_speeds ORDER BY account")}
+        return {r["account"]: _record(ClientSpeed, r) for r in self._rows(_SELECT_SPEEDS)}
 
     def save_speed(self, account: str, bytes_per_s: float, overhead_s: float, samples: int) -> None:
         """Blend a run's measured speed into the account's EWMA (alpha SPEED_ALPHA)."""
@@ -257,7 +291,7 @@ class StateStore:
     def fetched_bytes(self) -> int:
         """Return the job's cumulative bytes downloaded from Telegram."""
         rows = self._rows("SELECT value FROM counters WHERE name = 'fetched_bytes'")
-        return int(rows[0][0]) if rows else 0
+        return int(rows[0]["value"]) if rows else 0
 
     # -------------------------------------------------------------------- meta
 
@@ -270,7 +304,7 @@ class StateStore:
     def get_meta(self, key: str) -> str | None:
         """Return a job setting, or None."""
         rows = self._rows("SELECT value FROM meta WHERE key = ?", (key,))
-        return str(rows[0][0]) if rows else None
+        return str(rows[0]["value"]) if rows else None
 
     def integrity_ok(self) -> bool:
         """Return True when PRAGMA integrity_check finds nothing wrong."""
@@ -315,30 +349,46 @@ def _make_parent(db: Path) -> None:
         raise StorageError(f"cannot create the state DB directory {db.parent}: {e.strerror or e}") from None
 
 
-def _acquire_lock(db: Path) -> int:
-    """Take the exclusive job lock on <db>.lock, write our pid into it; return its fd."""
+def _acquire_lock(db: Path) -> BaseFileLock:
+    """Take the exclusive job lock on <db>.lock without waiting and write our pid into it."""
     lock_path = Path(f"{db}.lock")
+    lock = FileLock(lock_path, timeout=0, mode=0o600, thread_local=False, **_OS_LOCK_ONLY)
+    earlier = _read_pid(lock_path)  # filelock < 4 truncates the lock file on every attempt, even a refused one
     try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    except OSError as e:
-        raise StorageError(f"cannot open the job lock {lock_path}: {e.strerror or e}") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = _read_pid(fd)
-        os.close(fd)
+        lock.acquire()
+    except Timeout:  # before OSError: filelock.Timeout is a TimeoutError
+        holder = _read_pid(lock_path)
         raise JobLockedError(
-            f"another tgfetch process (pid {holder}) is running this job (state DB {db}); "
-            "wait for it or use another DOWNLOAD_DIR/STATE_DB"
+            f"another tgfetch process (pid {earlier if holder == '?' else holder}) is running this job "
+            f"(state DB {db}); wait for it or use another DOWNLOAD_DIR/STATE_DB"
         ) from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    return fd
+    except (OSError, NotImplementedError) as e:  # NotImplementedError: filelock < 4 on a file system without flock
+        raise StorageError(f"cannot take the job lock {lock_path}: {getattr(e, 'strerror', None) or e}") from None
+    _write_pid(lock_path)
+    return lock
 
 
-def _read_pid(fd: int) -> str:
-    """Return the pid written in a lock file, or '?' while the holder has not written it yet."""
-    text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+def _write_pid(lock_path: Path) -> None:
+    """Write our pid into the lock file we hold (best effort: Windows refuses writes to a locked byte)."""
+    try:
+        fd = os.open(lock_path, os.O_WRONLY | os.O_TRUNC | _OPEN_FLAGS)
+    except OSError:
+        return
+    try:
+        os.write(fd, f"{os.getpid()}\n".encode())
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _read_pid(lock_path: Path) -> str:
+    """Return the pid written in a lock file, or '?' while it is unknown (not written yet, unreadable)."""
+    try:
+        with open(lock_path, "rb") as f:
+            text = f.read(32).decode("ascii", "replace").strip()
+    except OSError:
+        return "?"
     return text if text.isdigit() else "?"
 
 
@@ -350,12 +400,12 @@ def _not_ours(db: Path, why: str) -> StateCorruptError:
 def _check_header(db: Path) -> None:
     """Create the DB file with mode 0600, or refuse an existing file that is not SQLite."""
     try:
-        fd = os.open(db, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = os.open(db, os.O_RDWR | os.O_CREAT | _OPEN_FLAGS, 0o600)
     except OSError as e:
         raise StorageError(f"cannot open the state DB {db}: {e.strerror or e}") from None
     try:
-        head = os.pread(fd, len(_SQLITE_MAGIC), 0)
-        if os.fstat(fd).st_mode & 0o077:
+        head = os.read(fd, len(_SQLITE_MAGIC))
+        if os.name == "posix" and os.fstat(fd).st_mode & 0o077:
             os.fchmod(fd, 0o600)
     finally:
         os.close(fd)
@@ -367,6 +417,7 @@ def _connect(db: Path) -> sqlite3.Connection:
     """Open the DB in WAL mode and bring its schema up to date."""
     _check_header(db)
     conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+    conn.row_factory = sqlite3.Row
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA journal_mode = WAL")
@@ -384,12 +435,12 @@ def _connect(db: Path) -> sqlite3.Connection:
 def _migrate(conn: sqlite3.Connection, db: Path) -> None:
     """Create or upgrade the schema, refusing foreign or newer databases."""
     with _transaction(conn):
-        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        version = int(conn.execute("PRAGMA user_version").fetchone()["user_version"])
         if version > SCHEMA_VERSION:
             raise StateCorruptError(
                 f"state DB {db} was written by a newer tgfetch (schema {version} > {SCHEMA_VERSION}); upgrade tgfetch"
             )
-        if version == 0 and conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+        if version == 0 and conn.execute("SELECT count(*) AS n FROM sqlite_master").fetchone()["n"]:
             raise _not_ours(db, "it is an SQLite database of another program")
         for v in range(version, SCHEMA_VERSION):
             for sql in MIGRATIONS[v]:
@@ -400,7 +451,7 @@ def _migrate(conn: sqlite3.Connection, db: Path) -> None:
 def _bind(conn: sqlite3.Connection, db: Path, channel_id: int, channel_key: str, template: str) -> None:
     """Tie a fresh DB to this job, or check that an existing one belongs to it."""
     with _transaction(conn):
-        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        meta = {r["key"]: r["value"] for r in conn.execute("SELECT key, value FROM meta")}
         if "channel_id" in meta and int(meta["channel_id"]) != channel_id:
             raise StateMismatchError(
                 f"state DB {db} belongs to channel {meta.get('channel_key', '?')} (id {meta['channel_id']}), "
@@ -416,7 +467,7 @@ def _bind(conn: sqlite3.Connection, db: Path, channel_id: int, channel_key: str,
 
 def _check_template_change(conn: sqlite3.Connection, old: str, new: str) -> None:
     """Refuse a new file-name template once files were saved under the old one."""
-    done = int(conn.execute("SELECT count(*) FROM done_files").fetchone()[0])
+    done = int(conn.execute("SELECT count(*) AS n FROM done_files").fetchone()["n"])
     if done:
         raise StateMismatchError(
             f"FILE_NAME_TEMPLATE changed from {old!r} to {new!r} but {done} files were saved under the old names; "

@@ -16,7 +16,9 @@ from tgfetch.cluster.redis_server import RedisServer, find_redis_server
 from tgfetch.cluster.security import connect
 
 
-def _need_redis() -> None:
+@pytest.fixture(scope="session")
+def need_redis() -> None:
+    """Skip the test (one line: how to install it) when the redis-server binary is missing."""
     try:
         find_redis_server()
     except FileNotFoundError as exc:
@@ -24,9 +26,8 @@ def _need_redis() -> None:
 
 
 @pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+def redis_server(need_redis: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """One redis-server per test module; each test uses its own job name."""
-    _need_redis()
     server = RedisServer.start(tmp_path_factory.mktemp("redis"))
     try:
         yield server
@@ -35,9 +36,8 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 
 
 @pytest.fixture
-def fresh_server(tmp_path: Path) -> Iterator[RedisServer]:
+def fresh_server(need_redis: None, tmp_path: Path) -> Iterator[RedisServer]:
     """A redis-server of this test only, fsyncing AOF on every write (for restarts)."""
-    _need_redis()
     server = RedisServer.start(tmp_path / "redis", appendfsync="always")
     try:
         yield server

@@ -539,6 +539,7 @@ def _redis_texts(r: redis.Redis) -> Iterator[tuple[str, str]]:
             raise AssertionError(f"unexpected Redis type {kind} of {key}")
 
 
+@pytest.mark.usefixtures("need_redis")
 def test_secrets_never_reach_redis_or_the_output(tmp_path: Path):
     password = "pw-" + secrets.token_urlsafe(24)
     server = RedisServer.start(tmp_path / "redis", password=password)

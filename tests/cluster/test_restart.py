@@ -44,6 +44,7 @@ async def test_pending_entries_survive_a_redis_restart(
         await client.aclose()
 
 
+@pytest.mark.usefixtures("need_redis")
 def test_server_with_password_and_stop_by_pid(tmp_path: Any):
     import os
 

@@ -11,7 +11,8 @@ from typing import Any
 
 from tgfetch.config import Settings, load_settings
 from tgfetch.download.files import hash_file
-from tgfetch.download.naming import DEFAULT_TEMPLATE, sidecar_path
+from tgfetch.download.layout import sidecar_path
+from tgfetch.download.naming import DEFAULT_TEMPLATE
 from tgfetch.job import JobReport, download_channel
 from tgfetch.store import StateStore
 from tgfetch.telegram.simulator import SimulatedTelegram

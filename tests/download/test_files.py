@@ -6,7 +6,8 @@ import hashlib
 import os
 from pathlib import Path
 
-from tgfetch.download.files import ALIGN, PartFile, link_or_copy, tmp_dir, write_json_atomic
+from tgfetch.download.files import PartFile, link_or_copy, write_json_atomic
+from tgfetch.download.layout import ALIGN, tmp_dir
 
 
 def test_link_over_an_existing_link_of_the_same_file_leaves_no_temporary(tmp_path: Path) -> None:

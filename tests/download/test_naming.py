@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tgfetch.download.layout import sidecar_path
 from tgfetch.download.naming import (
     DEFAULT_TEMPLATE,
     MAX_FILE_NAME_BYTES,
@@ -20,7 +21,6 @@ from tgfetch.download.naming import (
     relative_path,
     safe_join,
     sanitize_component,
-    sidecar_path,
 )
 from tgfetch.model import MessageInfo
 

@@ -9,9 +9,9 @@ from test_scheduler import MB, work
 from tgfetch.download.scheduler import (
     FETCH_BATCH,
     WARMUP_SECONDS,
-    GroupWork,
     Scheduler,
 )
+from tgfetch.download.work import GroupWork
 
 
 def holds(table: dict[str, set[int]]) -> Callable[[str, GroupWork], bool]:

@@ -27,7 +27,7 @@ from download_helpers import (
     subprocess_env,
 )
 
-from tgfetch.download.files import ALIGN
+from tgfetch.download.layout import ALIGN
 from tgfetch.job import JobReport
 from tgfetch.store import DoneFile, StateStore
 from tgfetch.telegram.simulator import SimulatedTelegram

@@ -13,10 +13,9 @@ from tgfetch.download.scheduler import (
     BACKUP_MARGIN,
     DEFAULT_OVERHEAD,
     DEFAULT_SPEED,
-    FileTask,
-    GroupWork,
     Scheduler,
 )
+from tgfetch.download.work import FileTask, GroupWork, PickKind
 from tgfetch.model import MessageGroup, MessageInfo
 
 _ids = itertools.count(1)
@@ -37,7 +36,7 @@ def work(*sizes: int, album: bool | None = None) -> GroupWork:
 def finish(s: Scheduler, name: str, w: GroupWork) -> None:
     """`name` downloads every remaining file of `w` and lets it go."""
     for f in w.remaining:
-        s.file_done(w, f.info.message_id)
+        w.done(f.info.message_id)
     s.group_left(name, w)
 
 
@@ -179,7 +178,7 @@ def test_release_dead_hands_queue_back_and_in_flight_group_on_leave() -> None:
     s = Scheduler({"a": [a1, a2, a3], "b": []}, stealing=False, backups=False)
     p = s.next("a")
     assert p is not None and p.work is a2  # 4 MB album is the largest
-    s.file_done(a2, a2.files[0].info.message_id)
+    a2.done(a2.files[0].info.message_id)
     moved = s.release("a", "AuthKeyUnregisteredError", dead=True)
     assert moved == 2
     assert s.clients["a"].dead == "AuthKeyUnregisteredError"
@@ -240,14 +239,16 @@ def test_group_left_twice_releases_once() -> None:
     assert s.released == [a]
 
 
-async def test_notify_wakes_waiters() -> None:
-    import asyncio
-
-    s = Scheduler({"a": []})
-    waiter = asyncio.create_task(s.wait_change(5.0))
-    await asyncio.sleep(0)
+def test_changes_reach_the_listeners() -> None:
+    s = Scheduler({"a": [work(1 * MB)], "b": []})
+    heard: list[str] = []
+    s.on_change(lambda: heard.append("change"))
     s.release("a", "x", dead=False)
-    await asyncio.wait_for(waiter, 1.0)
+    assert heard == ["change"]
+    p = s.next("b")
+    assert p is not None and p.kind is PickKind.RELEASED
+    s.group_left("b", p.work)
+    assert heard == ["change", "change"]
 
 
 # ------------------------------------------------------------ migration, backups
@@ -340,18 +341,13 @@ def test_backups_disabled_and_dead_owner_ignored() -> None:
 # ---------------------------------------------------------------------- speeds
 
 
-def test_observe_first_sample_then_ewma() -> None:
+def test_update_estimates_sets_the_measured_values() -> None:
     s = Scheduler({"a": []})
     c = s.clients["a"]
-    s.observe("a", 4e6, 8 * MB, 2.0)
-    assert c.speed == 4e6
-    s.observe("a", 2e6, 8 * MB, 4.0)
-    assert c.speed == pytest.approx(0.7 * 4e6 + 0.3 * 2e6)
-    # A small file's latency under contention is not per-file overhead (the engine sets that
-    # from the account's round-trip floor).
-    s.observe("a", 2e6, 10_000, 0.5)
-    assert c.overhead == DEFAULT_OVERHEAD
-    assert c.measured_bytes == 16 * MB + 10_000
+    s.update_estimates("a", speed=4e6, measured_s=2.0, waiting=0.0, overhead=None)
+    assert (c.speed, c.measured_s, c.waiting, c.overhead) == (4e6, 2.0, 0.0, DEFAULT_OVERHEAD)
+    s.update_estimates("a", speed=2e6, measured_s=3.0, waiting=1.5, overhead=0.01)
+    assert (c.speed, c.measured_s, c.waiting, c.overhead) == (2e6, 3.0, 1.5, 0.01)
 
 
 def test_est_remaining_counts_queue_and_in_flight_bytes_left() -> None:
@@ -360,7 +356,7 @@ def test_est_remaining_counts_queue_and_in_flight_bytes_left() -> None:
     c = s.clients["x"]
     assert c.est_remaining == pytest.approx(5.0 + 3 * DEFAULT_OVERHEAD)
     s.next("x")
-    s.file_done(a, a.files[0].info.message_id)
+    a.done(a.files[0].info.message_id)
     assert c.est_remaining == pytest.approx(3.0 + 2 * DEFAULT_OVERHEAD)
 
 
@@ -392,7 +388,7 @@ def test_every_group_done_exactly_once_whatever_happens(
             for f in w.remaining:
                 assert f.info.message_id not in done_by
                 done_by[f.info.message_id] = n
-                s.file_done(w, f.info.message_id)
+                w.done(f.info.message_id)
             s.group_left(n, w)
             for other in names:  # a finished group's other copies lose the race
                 if w in held[other]:

@@ -27,8 +27,8 @@ from reliability_helpers import (
 
 from tgfetch.download.fetch import fetch_file
 from tgfetch.download.files import PartFile
-from tgfetch.download.scheduler import FileTask
 from tgfetch.download.stats import ClientStats
+from tgfetch.download.work import FileTask
 from tgfetch.errors import TelegramAccessError
 from tgfetch.model import MessageInfo
 from tgfetch.telegram.clients import open_accounts

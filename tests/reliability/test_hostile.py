@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reliability_helpers import PYTHON, cli, run_cli, subprocess_env
 
-from tgfetch.download.naming import safe_join, sidecar_path
+from tgfetch.download.layout import sidecar_path
+from tgfetch.download.naming import safe_join
 from tgfetch.download.tasks import group_tasks
 from tgfetch.model import MessageGroup, MessageInfo
 

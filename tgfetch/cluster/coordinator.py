@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 from tgfetch.aio import wait_event
 from tgfetch.cluster.queue import ClusterQueue
 from tgfetch.cluster.records import DeadLetter, GroupPayload, Progress, Remaining
+from tgfetch.retry import REDIS_OUTAGE_RETRY
 
 __all__ = ["CoordinatorSummary", "plan_totals", "run_coordinator"]
 
@@ -82,6 +83,7 @@ async def run_coordinator(
     dead: list[DeadLetter] = []
     swept = 0.0
     finished = False
+    outages = 0
     while not stop.is_set():
         try:
             if time.monotonic() - swept >= queue.lease_s / 2:
@@ -93,8 +95,12 @@ async def run_coordinator(
                 await queue.set_meta({"state": "done", "finished_at": time.time()})
                 finished = True
                 break
+            outages = 0
         except RedisError as exc:
             log.warning("coordinator: Redis unavailable (%s); retrying", exc)
+            await REDIS_OUTAGE_RETRY.sleep(outages, stop)
+            outages += 1
+            continue
         await wait_event(stop, poll_s)
     rem = await queue.remaining()
     return CoordinatorSummary(

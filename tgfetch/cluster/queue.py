@@ -13,7 +13,6 @@ Keys are described in ``tgfetch.cluster.keys``; the scripts in ``tgfetch.cluster
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import time
@@ -22,9 +21,7 @@ from dataclasses import replace
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
-from tgfetch.aio import wait_event
 from tgfetch.cluster.keys import GROUP, JobKeys, split_consumer, validate_name
 from tgfetch.cluster.records import (
     AccountInfo,
@@ -303,18 +300,6 @@ class ClusterQueue:
                 if str(nxt) == "0-0":
                     break
         return out
-
-    async def reclaim_loop(self, stop: asyncio.Event, *, interval_s: float | None = None) -> list[DeadLetter]:
-        """Sweep every interval (default lease/2) until stop is set; return the dead letters seen."""
-        interval = self.lease_s / 2 if interval_s is None else interval_s
-        dead: list[DeadLetter] = []
-        while not stop.is_set():
-            try:
-                dead += await self.sweep()
-            except RedisError as exc:
-                log.warning("reclaim sweep failed: %s", exc)
-            await wait_event(stop, interval)
-        return dead
 
     async def dead_letters(self) -> list[DeadLetter]:
         """Return every entry of the dead-letter stream."""

@@ -9,36 +9,37 @@ streams, then steals, writing files exactly as single-machine mode does.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import logging
-import shutil
-import signal
 import socket
 import time
-from collections.abc import Mapping
-from pathlib import Path
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from redis.asyncio import Redis
 from rich.console import Console
+from telethon import TelegramClient
 
-from tgfetch.cluster.coordinator import run_coordinator
+from tgfetch.cluster.coordinator import CoordinatorSummary, run_coordinator
 from tgfetch.cluster.keys import job_name
 from tgfetch.cluster.queue import ClusterQueue
 from tgfetch.cluster.records import GroupPayload, Progress, Remaining
 from tgfetch.cluster.security import connect, redact_url
 from tgfetch.cluster.worker import AccountDead, run_worker_loop
 from tgfetch.config import Settings
-from tgfetch.download.engine import DownloadEngine
-from tgfetch.download.files import tmp_dir
-from tgfetch.download.scheduler import GroupWork, Scheduler
+from tgfetch.context import JobContext, job_range, open_job
+from tgfetch.download.group import Downloader
+from tgfetch.download.prefetch import fetch_missing
+from tgfetch.download.scheduler import DEFAULT_OVERHEAD
 from tgfetch.download.stats import ClientStats, FileRecord
 from tgfetch.download.tasks import resume
+from tgfetch.download.work import GroupWork
 from tgfetch.errors import UsageError
-from tgfetch.job import _job_range, channel_dir, check_destination, plan_scan
-from tgfetch.model import MessageGroup
+from tgfetch.job import plan_scan
+from tgfetch.model import MessageGroup, TaskDistributionResult
+from tgfetch.portable import on_signals
 from tgfetch.report import human_bytes
-from tgfetch.store import StateStore
-from tgfetch.telegram.account import Account, ChannelRef
+from tgfetch.telegram.account import ChannelRef
 from tgfetch.telegram.clients import open_accounts
 from tgfetch.telegram.convert import to_message_info
 from tgfetch.telegram.rpc import AccountDead as RpcAccountDead
@@ -48,9 +49,10 @@ from tgfetch.telegram.scan import scan_accounts
 __all__ = ["coordinate", "work"]
 
 log = logging.getLogger("tgfetch.cluster")
+STOP_SIGNALS = ("SIGTERM", "SIGINT")
 
 
-def redis_for(settings: Settings, url: str | None, insecure: bool) -> Any:
+def redis_for(settings: Settings, url: str | None, insecure: bool) -> Redis:
     """A checked Redis client for the --redis URL or REDIS_URL."""
     url = url or (settings.redis_url.get_secret_value() if settings.redis_url else None)
     if not url:
@@ -63,15 +65,6 @@ def redis_for(settings: Settings, url: str | None, insecure: bool) -> Any:
 def job_for(ref: ChannelRef, settings: Settings) -> str:
     """The job's name: the same on every machine that runs the same settings."""
     return job_name(ref.channel_id, settings.start_message_id or 1, settings.end_message_id or 0)
-
-
-def _stop_event() -> asyncio.Event:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-    return stop
 
 
 async def _wait_for_accounts(queue: ClusterQueue, expect: int, wait_s: float, stop: asyncio.Event) -> dict[str, float]:
@@ -91,7 +84,7 @@ async def _wait_for_accounts(queue: ClusterQueue, expect: int, wait_s: float, st
     raise asyncio.CancelledError
 
 
-def _payloads(plan: Any, channel_id: int) -> dict[str, list[GroupPayload]]:
+def _payloads(plan: TaskDistributionResult, channel_id: int) -> dict[str, list[GroupPayload]]:
     out: dict[str, list[GroupPayload]] = {}
     for a in plan.client_assignments:
         groups = sorted((g for g in a.message_groups if g.total_files),
@@ -100,7 +93,7 @@ def _payloads(plan: Any, channel_id: int) -> dict[str, list[GroupPayload]]:
     return out
 
 
-def _show_progress(console: Console) -> Any:
+def _show_progress(console: Console) -> Callable[[Progress, Remaining], None]:
     last = [0.0]
 
     def show(progress: Progress, remaining: Remaining) -> None:
@@ -114,95 +107,88 @@ def _show_progress(console: Console) -> Any:
     return show
 
 
-async def coordinate(clients: Mapping[str, Any], channel: str, settings: Settings, redis: Any, *,
+async def coordinate(clients: Mapping[str, TelegramClient], channel: str, settings: Settings, redis: Redis, *,
                      expect_accounts: int, wait_s: float, lease_s: float, console: Console) -> int:
     """Run the coordinator: scan, plan over the registered accounts, enqueue, show progress."""
     accounts, ref, top = await open_accounts(clients, channel, settings)
     queue = ClusterQueue(redis, job_for(ref, settings), lease_s=lease_s)
-    stop = _stop_event()
-    meta = await queue.meta()
-    plan_payloads: dict[str, list[GroupPayload]] = {}
-    if meta.get("state") not in ("running", "done"):
-        first, last = _job_range(settings.start_message_id, settings.end_message_id, top, ref)
-        scan = await scan_accounts(accounts, ref, first, last, settings, top)
-        speeds = await _wait_for_accounts(queue, expect_accounts, wait_s, stop)
-        plan = await plan_scan(scan, sorted(speeds), settings, {k: v for k, v in speeds.items() if v > 0})
-        plan_payloads = _payloads(plan, ref.channel_id)
-        console.print(f"plan: {plan.strategy} over {len(speeds)} accounts, "
-                      f"{sum(len(v) for v in plan_payloads.values())} groups, balance {plan.metrics.balance_ratio:.3f}")
-        meta_fields: dict[str, str | int] = {"channel": ref.key, "first_id": first, "last_id": last,
-                                             "strategy": plan.strategy}
-    else:
-        console.print(f"job {queue.keys.job} already planned ({meta.get('state')}): resuming the watch")
-        meta_fields = {}
-    summary = await run_coordinator(queue, plan_payloads, meta=meta_fields, stop=stop,
-                                    on_progress=_show_progress(console), poll_s=0.5)
+    stop = asyncio.Event()
+    with on_signals(stop.set, STOP_SIGNALS):
+        meta = await queue.meta()
+        plan_payloads: dict[str, list[GroupPayload]] = {}
+        meta_fields: dict[str, str | int] = {}
+        if meta.get("state") not in ("running", "done"):
+            first, last = job_range(settings.start_message_id, settings.end_message_id, top, ref)
+            scan = await scan_accounts(accounts, ref, first, last, settings, top)
+            speeds = await _wait_for_accounts(queue, expect_accounts, wait_s, stop)
+            plan = await plan_scan(scan, sorted(speeds), settings, {k: v for k, v in speeds.items() if v > 0})
+            plan_payloads = _payloads(plan, ref.channel_id)
+            console.print(f"plan: {plan.strategy} over {len(speeds)} accounts, {sum(map(len, plan_payloads.values()))}"
+                          f" groups, balance {plan.metrics.balance_ratio:.3f}")
+            meta_fields = {"channel": ref.key, "first_id": first, "last_id": last, "strategy": plan.strategy}
+        else:
+            console.print(f"job {queue.keys.job} already planned ({meta.get('state')}): resuming the watch")
+        summary = await run_coordinator(queue, plan_payloads, meta=meta_fields, stop=stop,
+                                        on_progress=_show_progress(console), poll_s=0.5)
+    _print_summary(console, summary)
+    return 0 if summary.finished and not summary.failed else 1
+
+
+def _print_summary(console: Console, summary: CoordinatorSummary) -> None:
     for dl in summary.dead:
         console.print(f"[red]dead-lettered[/red] group {dl.group_id}: {dl.reason}")
     console.print(f"job {summary.job}: {summary.done}/{summary.total} groups done, {summary.failed} failed, "
                   f"{summary.enqueued_now} enqueued by this run, {summary.elapsed_s:.1f}s")
-    by_acc = summary.progress.by_account()
-    for acc, c in sorted(by_acc.items()):
+    for acc, c in sorted(summary.progress.by_account().items()):
         console.print(f"  {acc}: {c.groups} groups, {c.files} files, {human_bytes(c.bytes)}, {c.steals} steals")
-    return 0 if summary.finished and not summary.failed else 1
 
 
 class _GroupRunner:
-    """Downloads one queued group with one account, through the single-machine engine."""
+    """Downloads one queued group with one account, through the single-machine downloader."""
 
-    def __init__(self, engine: DownloadEngine, accounts: Mapping[str, Account], settings: Settings) -> None:
-        self.engine = engine
-        self.accounts = accounts
-        self.settings = settings
+    def __init__(self, job: JobContext) -> None:
+        self.job = job
+        self.stats = {n: ClientStats(n) for n in job.accounts}
+        settings = job.settings
+        self.downloader = Downloader(job.disk, self.stats, settings.max_file_retries,
+                                     functools.partial(fetch_missing, max_retries=settings.max_file_retries))
         self.records: list[FileRecord] = []
 
     async def __call__(self, account: str, payload: GroupPayload) -> tuple[int, int]:
-        acc = self.accounts[account]
+        acc = self.job.accounts[account]
         try:
             msgs = await acc.fetch(list(payload.message_ids))
             infos = [i for i in map(to_message_info, msgs) if i is not None]
             if not infos:
                 return 0, 0
             group = MessageGroup.of(infos)
-            pending = resume([group], self.settings.file_name_template, self.engine.store, self.engine.root)
+            pending = resume([group], self.job.settings.file_name_template, self.job.disk)
             files = list(pending.tasks.values())
             done = list(pending.done)
             if files:
-                done += await self.engine.download_group(acc, GroupWork(group, files, account))
+                done += await self.downloader.download_alone(acc, GroupWork(group, files, account))
         except (RpcAccountDead, FloodWait) as exc:
             raise AccountDead(f"{account}: {exc}") from None
         self.records += done
         return len(done), sum(r.size for r in done)
 
 
-async def work(clients: Mapping[str, Any], channel: str, settings: Settings, redis: Any, *, machine: str | None,
+async def work(clients: Mapping[str, TelegramClient], channel: str, settings: Settings, redis: Redis, *,
+               machine: str | None,
                lease_s: float, console: Console) -> tuple[int, list[FileRecord], dict[str, Any]]:
     """Run a worker: register this machine's accounts, then download queued groups until the job is done."""
     machine = machine or settings.machine_name or socket.gethostname().split(".")[0]
-    dest = settings.download_dir
-    check_destination(dest)
-    accounts, ref, _top = await open_accounts(clients, channel, settings)
-    queue = ClusterQueue(redis, job_for(ref, settings), lease_s=lease_s)
-    state_db = settings.state_db_for(dest)
-    with StateStore.open(state_db, channel_id=ref.channel_id, channel_key=ref.key,
-                         template=settings.file_name_template) as store:
-        learned = store.load_speeds()
-        speeds = {n: learned[n].bytes_per_s if n in learned else 0.0 for n in accounts}
-        stats = {n: ClientStats(n) for n in accounts}
-        root = channel_dir(Path(dest).resolve(), ref)
-        shutil.rmtree(tmp_dir(root), ignore_errors=True)  # temporary files of an interrupted run
-        engine = DownloadEngine(root, store, Scheduler({n: [] for n in accounts}),
-                                accounts, stats, settings.max_concurrent_downloads_per_client,
-                                settings.max_file_retries)
-        runner = _GroupRunner(engine, accounts, settings)
-        stop = _stop_event()
-        console.print(f"worker {machine}: accounts {', '.join(accounts)}, job {queue.keys.job}")
-        summary = await run_worker_loop(queue, list(accounts), machine, runner, stop=stop, lease_s=lease_s,
-                                        speeds=speeds)
-        for n, st in stats.items():
-            if st.bytes and st.speed > 0:
-                store.save_speed(n, st.speed, 0.05, 1)
-        engine.executor.shutdown(wait=True)
+    async with open_job(clients, channel, settings, settings.download_dir) as job:
+        queue = ClusterQueue(redis, job_for(job.ref, settings), lease_s=lease_s)
+        learned = job.store.load_speeds()
+        speeds = {n: learned[n].bytes_per_s if n in learned else 0.0 for n in job.accounts}
+        runner = _GroupRunner(job)
+        console.print(f"worker {machine}: accounts {', '.join(job.accounts)}, job {queue.keys.job}")
+        stop = asyncio.Event()
+        with on_signals(stop.set, STOP_SIGNALS):
+            summary = await run_worker_loop(queue, list(job.accounts), machine, runner, stop=stop, lease_s=lease_s,
+                                            speeds=speeds)
+        job.save_speeds({n: DEFAULT_OVERHEAD for n in job.accounts})
     info = {a: s.__dict__ for a, s in summary.accounts.items()}
     for a, s in summary.accounts.items():
         console.print(f"  {machine}:{a}: {s.groups} groups, {s.files} files, {human_bytes(s.bytes)}, "

@@ -28,6 +28,7 @@ from tgfetch.cluster.lease import LeaseKeeper
 from tgfetch.cluster.queue import ClusterQueue
 from tgfetch.cluster.records import Delivery, GroupPayload
 from tgfetch.errors import TelegramAccessError
+from tgfetch.retry import REDIS_CALL_RETRY, REDIS_OUTAGE_RETRY
 
 __all__ = ["AccountDead", "AccountStats", "ProcessGroup", "WorkerSummary", "run_worker_loop"]
 
@@ -113,7 +114,7 @@ class _AccountLoop:
 
     async def run(self) -> AccountStats:
         """Work until the job is done, the account dies or stop is set."""
-        backoff, touched = 0.1, 0.0
+        outages, touched = 0, 0.0
         while not self.stop.is_set():
             try:
                 if time.monotonic() - touched > self.lease_s:
@@ -122,11 +123,12 @@ class _AccountLoop:
                 d = await self._take()
                 if d is None and await self.queue.is_done():
                     break
-                backoff = 0.1
+                outages = 0
             except RedisError as exc:
-                log.warning("%s: Redis unavailable (%s); retrying in %.1fs", self.consumer, exc, backoff)
-                await wait_event(self.stop, backoff)
-                backoff = min(backoff * 2, 5.0)
+                log.warning("%s: Redis unavailable (%s); retrying in %.1fs",
+                            self.consumer, exc, REDIS_OUTAGE_RETRY.delay(outages))
+                await REDIS_OUTAGE_RETRY.sleep(outages, self.stop)
+                outages += 1
                 continue
             if d is None:
                 await wait_event(self.stop, self.idle_poll_s)
@@ -194,17 +196,12 @@ class _AccountLoop:
         if await self._retry(lambda: self.queue.release(d, self.consumer, failed=failed)):
             self.stats.released += 1
 
-    async def _retry(self, call: Callable[[], Awaitable[bool]], attempts: int = 6) -> bool:
+    async def _retry(self, call: Callable[[], Awaitable[bool]]) -> bool:
         """Run an idempotent queue call, retrying while Redis is unreachable."""
-        for i in range(attempts):
-            try:
-                return await call()
-            except RedisError as exc:
-                if i == attempts - 1:
-                    raise
-                log.warning("%s: Redis call failed (%s); retrying", self.consumer, exc)
-                await asyncio.sleep(0.2 * 2**i)
-        return False
+        def failed(attempt: int, exc: BaseException) -> None:
+            log.warning("%s: Redis call failed (%s); retrying", self.consumer, exc)
+
+        return await REDIS_CALL_RETRY.run(call, retry_on=(RedisError,), on_retry=failed)
 
 
 async def run_worker_loop(

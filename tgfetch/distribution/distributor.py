@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
 from typing import Any
 
 from tgfetch.distribution.base import LoadCalculator, TaskDistributionStrategy, file_overhead_seconds
@@ -61,22 +62,26 @@ def _check_clients(client_names: Sequence[str]) -> list[str]:
     return names
 
 
-def _options(
-    load_calculator: LoadCalculator | None,
-    client_speeds: Mapping[str, float] | None,
-    scanned_by: Mapping[int, str] | None,
-    file_overhead: float | None,
-) -> dict[str, Any]:
-    """The run options handed to strategies and plan checks; refuses a per-file overhead
-    that is not a finite number of seconds >= 0."""
-    try:
-        file_overhead_seconds(file_overhead)
-    except (TypeError, ValueError):
-        raise UsageError(
-            f"file_overhead must be a finite number of seconds >= 0 (or None), got {file_overhead!r}"
-        ) from None
-    return {"load_calculator": load_calculator, "client_speeds": client_speeds, "scanned_by": scanned_by,
-            "file_overhead": file_overhead}
+@dataclass(frozen=True)
+class PlanOptions:
+    """The run options handed to strategies (as attributes, by `configure`) and to plan checks."""
+
+    load_calculator: LoadCalculator | None = None
+    client_speeds: Mapping[str, float] | None = None
+    scanned_by: Mapping[int, str] | None = None
+    file_overhead: float | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            file_overhead_seconds(self.file_overhead)
+        except (TypeError, ValueError):
+            raise UsageError(
+                f"file_overhead must be a finite number of seconds >= 0 (or None), got {self.file_overhead!r}"
+            ) from None
+
+    def as_attributes(self) -> dict[str, object]:
+        """The options by name, as `TaskDistributionStrategy.configure` takes them."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 def _normalize(out: Any, names: list[str], label: str) -> tuple[list[ClientAssignment], dict[str, Any]]:
@@ -177,7 +182,7 @@ class TaskDistributor:
             name = rec.mode.value
             if rec.metric is not None and not self._metric_is_explicit(metric):
                 chosen = rec.metric
-        opts = _options(load_calculator, client_speeds, scanned_by, file_overhead)
+        opts = PlanOptions(load_calculator, client_speeds, scanned_by, file_overhead)
         result = await self._run(name, coll, names, chosen, opts)
         result = await self._escalate(result, coll, names, chosen, opts)
         if rec is not None:
@@ -201,7 +206,7 @@ class TaskDistributor:
     ) -> list[TaskDistributionResult]:
         """Plan with every registered strategy; return one result each."""
         coll, names = self._inputs(collection, client_names)
-        opts = _options(load_calculator, client_speeds, scanned_by, file_overhead)
+        opts = PlanOptions(load_calculator, client_speeds, scanned_by, file_overhead)
         return await self._compare(coll, names, self._metric(metric), opts)
 
     def _inputs(
@@ -244,10 +249,10 @@ class TaskDistributor:
         coll: MessageCollection,
         names: list[str],
         metric: LoadBalanceMetric,
-        opts: dict[str, Any],
+        opts: PlanOptions,
     ) -> TaskDistributionResult:
         strategy = self.strategy_class(name)()
-        strategy.configure(metric=metric, settings=self.settings, **opts)
+        strategy.configure(metric=metric, settings=self.settings, **opts.as_attributes())
         cpu, wall = time.process_time(), time.perf_counter()
         out = await strategy.distribute_tasks(coll, list(names))
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
@@ -264,7 +269,7 @@ class TaskDistributor:
         info: dict[str, Any],
         coll: MessageCollection,
         metric: LoadBalanceMetric,
-        opts: dict[str, Any],
+        opts: PlanOptions,
         cpu: float,
     ) -> TaskDistributionResult:
         start = time.process_time()
@@ -278,9 +283,9 @@ class TaskDistributor:
             assignments,
             coll,
             metric,
-            opts["client_speeds"],
-            opts["load_calculator"],
-            file_overhead=opts["file_overhead"],
+            opts.client_speeds,
+            opts.load_calculator,
+            file_overhead=opts.file_overhead,
         )
         metrics.albums_split = check.albums_split
         metrics.validation_errors = check.errors + check.split_messages()
@@ -296,7 +301,7 @@ class TaskDistributor:
         coll: MessageCollection,
         names: list[str],
         metric: LoadBalanceMetric,
-        opts: dict[str, Any],
+        opts: PlanOptions,
     ) -> TaskDistributionResult:
         limit = float(self.settings.max_imbalance_ratio)
         tried = [result.strategy]
@@ -316,7 +321,7 @@ class TaskDistributor:
                 result = candidate
         if result.metrics.imbalance > limit + 1e-12:
             why = imbalance_reason(
-                result, coll, metric, opts["client_speeds"], opts["load_calculator"], opts["file_overhead"]
+                result, coll, metric, opts.client_speeds, opts.load_calculator, opts.file_overhead
             )
             msg = (
                 f"imbalance {result.metrics.imbalance:.3f} exceeds MAX_IMBALANCE_RATIO {limit:.3f} "
@@ -331,7 +336,7 @@ class TaskDistributor:
         coll: MessageCollection,
         names: list[str],
         metric: LoadBalanceMetric,
-        opts: dict[str, Any],
+        opts: PlanOptions,
     ) -> list[TaskDistributionResult]:
         results = []
         for name in self._registry:

@@ -10,9 +10,10 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from tgfetch.download.files import PartFile
-from tgfetch.download.scheduler import FileTask
 from tgfetch.download.stats import ClientStats
+from tgfetch.download.work import FileTask
 from tgfetch.errors import TgfetchError
+from tgfetch.retry import FILE_RETRY
 from tgfetch.telegram.account import Account
 from tgfetch.telegram.convert import FileLocation
 from tgfetch.telegram.rpc import ReferenceExpired, Transient
@@ -51,59 +52,88 @@ async def fetch_file(
     on_chunk: Callable[[int], None] | None = None,
 ) -> FetchResult:
     """Fill `part` with the file's bytes; the caller renames it when complete."""
-    mid = task.info.message_id
-    size = task.info.file_size
-    # Opening may hash a large .part: off the event loop.
-    offset = await asyncio.get_running_loop().run_in_executor(executor, part.open, size)
-    start, t0 = offset, time.monotonic()
-    failures, failed_at = 0, -1
-    expired_at: dict[int, int] = {}
-    pending = 0
-    try:
-        while part.offset < size or size == 0:
-            try:
-                loc = await _location(acc, mid, stats)
-                # After an expiry, one request at a time until the next byte arrives: a parallel
-                # lane further on must not spoil the fresh reference for the one that matters.
-                lanes = 1 if part.offset in expired_at else LANES
-                async for chunk in acc.iter_file(loc, part.offset, lanes):
-                    await _write(part, chunk, executor)
-                    stats.bytes += len(chunk)
-                    if on_chunk is not None:
-                        on_chunk(len(chunk))
-                    pending += len(chunk)
-                    if pending >= _FLUSH_BYTES and on_bytes is not None:
-                        on_bytes(pending)
-                        pending = 0
-            except ReferenceExpired:
-                # A fresh reference that expires again at the same byte will not get better.
-                n = expired_at[part.offset] = expired_at.get(part.offset, 0) + 1
-                if n > EXPIRY_LIMIT:
-                    raise FileFailed(f"message {mid}: file reference keeps expiring at byte {part.offset}") from None
-                log.info("%s: file reference of message %d expired at %d; fetching it again",
-                         acc.name, mid, part.offset)
-                acc.locations.pop(mid, None)
-                await asyncio.sleep(0.002 * n)
-                continue
-            except Transient as exc:
-                # Only failures without progress count: a drop that cost one request of a
-                # long file is no sign that the file cannot be downloaded.
-                failures = failures + 1 if part.offset == failed_at else 1
-                failed_at = part.offset
-                stats.errors += 1
-                if failures > max_retries:
-                    raise FileFailed(f"message {mid}: {exc} after {max_retries} retries") from None
-                await asyncio.sleep(min(0.2 * 2**failures, 10.0))
-                continue
-            if size == 0 or part.offset >= size:
-                break
-            raise FileFailed(f"message {mid}: Telegram sent {part.offset} of {size} bytes")
-    finally:
-        if pending and on_bytes is not None:
-            on_bytes(pending)  # counted even when interrupted
-    if part.offset != size:
-        raise FileFailed(f"message {mid}: got {part.offset} bytes, expected {size}")
-    return FetchResult(part.offset - start, time.monotonic() - t0)
+    transfer = _Transfer(acc, task, part, stats, max_retries, on_bytes, executor, on_chunk)
+    return await transfer.run()
+
+
+class _Transfer:
+    """One attempt to fill a `.part`: lanes of getFile requests, expired references, retries."""
+
+    def __init__(self, acc: Account, task: FileTask, part: PartFile, stats: ClientStats, max_retries: int,
+                 on_bytes: Callable[[int], None] | None, executor: Executor | None,
+                 on_chunk: Callable[[int], None] | None) -> None:
+        self.acc, self.part, self.stats = acc, part, stats
+        self.mid, self.size = task.info.message_id, task.info.file_size
+        self.max_retries, self.retry = max_retries, FILE_RETRY.with_retries(max_retries)
+        self.on_bytes, self.executor, self.on_chunk = on_bytes, executor, on_chunk
+        self.failures, self.failed_at = 0, -1
+        self.expired_at: dict[int, int] = {}
+        self.pending = 0  # bytes not yet reported to on_bytes
+
+    async def run(self) -> FetchResult:
+        """Fetch until the part holds the whole file."""
+        part, size = self.part, self.size
+        # Opening may hash a large .part: off the event loop.
+        start = await asyncio.get_running_loop().run_in_executor(self.executor, part.open, size)
+        t0 = time.monotonic()
+        try:
+            while part.offset < size or size == 0:
+                try:
+                    await self._stream()
+                except ReferenceExpired:
+                    await self._expired()
+                    continue
+                except Transient as exc:
+                    await self._transient(exc)
+                    continue
+                if size == 0 or part.offset >= size:
+                    break
+                raise FileFailed(f"message {self.mid}: Telegram sent {part.offset} of {size} bytes")
+        finally:
+            if self.pending and self.on_bytes is not None:
+                self.on_bytes(self.pending)  # counted even when interrupted
+        if part.offset != size:
+            raise FileFailed(f"message {self.mid}: got {part.offset} bytes, expected {size}")
+        return FetchResult(part.offset - start, time.monotonic() - t0)
+
+    async def _stream(self) -> None:
+        """Append the file's bytes from the part's offset on."""
+        loc = await _location(self.acc, self.mid, self.stats)
+        # After an expiry, one request at a time until the next byte arrives: a parallel
+        # lane further on must not spoil the fresh reference for the one that matters.
+        lanes = 1 if self.part.offset in self.expired_at else LANES
+        async for chunk in self.acc.iter_file(loc, self.part.offset, lanes):
+            await _write(self.part, chunk, self.executor)
+            n = len(chunk)
+            self.stats.bytes += n
+            if self.on_chunk is not None:
+                self.on_chunk(n)
+            self.pending += n
+            if self.pending >= _FLUSH_BYTES and self.on_bytes is not None:
+                self.on_bytes(self.pending)
+                self.pending = 0
+
+    async def _expired(self) -> None:
+        """Forget the expired reference (the next pass fetches the message again)."""
+        at = self.part.offset
+        # A fresh reference that expires again at the same byte will not get better.
+        n = self.expired_at[at] = self.expired_at.get(at, 0) + 1
+        if n > EXPIRY_LIMIT:
+            raise FileFailed(f"message {self.mid}: file reference keeps expiring at byte {at}") from None
+        log.info("%s: file reference of message %d expired at %d; fetching it again", self.acc.name, self.mid, at)
+        self.acc.locations.pop(self.mid, None)
+        await asyncio.sleep(0.002 * n)
+
+    async def _transient(self, exc: Transient) -> None:
+        """Wait before the next pass, or give the file up after too many failures without progress."""
+        # Only failures without progress count: a drop that cost one request of a
+        # long file is no sign that the file cannot be downloaded.
+        self.failures = self.failures + 1 if self.part.offset == self.failed_at else 1
+        self.failed_at = self.part.offset
+        self.stats.errors += 1
+        if self.retry.gives_up(self.failures):
+            raise FileFailed(f"message {self.mid}: {exc} after {self.max_retries} retries") from None
+        await self.retry.sleep(self.failures - 1)
 
 
 async def _write(part: PartFile, chunk: bytes, executor: Executor | None) -> None:

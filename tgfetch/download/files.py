@@ -11,16 +11,14 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from tgfetch.download.layout import part_path, resume_offset, tmp_dir
 from tgfetch.errors import StorageError
+from tgfetch.portable import fsync_dir
 
-__all__ = ["ALIGN", "TMP_DIR", "PartFile", "copy_prefix", "hash_file", "link_or_copy", "tmp_dir", "write_json_atomic"]
+__all__ = ["PartFile", "copy_prefix", "hash_file", "link_or_copy", "write_json_atomic"]
 
-# A resumed .part continues from its size aligned down to the 512 KiB request size: getFile
-# offsets must be multiples of 4 KiB and one request may not cross a 1 MiB boundary.
-ALIGN = 512 * 1024
 _HASH_BLOCK = 1 << 20
 _TMP = itertools.count()
-TMP_DIR = ".tgfetch-tmp"
 
 
 def storage_error(exc: OSError, path: Path) -> StorageError:
@@ -34,7 +32,7 @@ def storage_error(exc: OSError, path: Path) -> StorageError:
     return StorageError(f"cannot write {path}: {exc.strerror or type(exc).__name__}")
 
 
-def hash_file(path: Path, limit: int | None = None) -> tuple[Any, int]:
+def hash_file(path: str | os.PathLike[str], limit: int | None = None) -> tuple[Any, int]:
     """Return a sha256 object over the first `limit` bytes of `path` and the count read."""
     h = hashlib.sha256()
     n = 0
@@ -54,20 +52,20 @@ class PartFile:
 
     def __init__(self, final: Path, part: Path | None = None) -> None:
         self.final = final
-        self.part = part if part is not None else final.with_name(final.name + ".part")
+        self.part = part if part is not None else part_path(final)
         self._f: Any = None
         self.sha = hashlib.sha256()
         self.offset = 0
 
     def open(self, complete_size: int | None = None) -> int:
-        """Open for writing; resume from the part's size aligned down to ALIGN; return the offset.
+        """Open for writing; resume where `layout.resume_offset` says; return the offset.
 
         A part that already holds all `complete_size` bytes is kept whole.
         """
         try:
             self.part.parent.mkdir(parents=True, exist_ok=True)
             size = self.part.stat().st_size if self.part.exists() else 0
-            keep = size if size == complete_size else size - size % ALIGN
+            keep = resume_offset(size, complete_size)
             self._f = open(self.part, "r+b" if size else "wb")  # noqa: SIM115 - closed in finish/close
             if keep:
                 self.sha, got = hash_file(self.part, keep)
@@ -90,10 +88,10 @@ class PartFile:
         self.offset += len(data)
 
     def finish(self) -> str:
-        """fsync, rename to the final name; return the sha256 hex.
+        """fsync, rename to the final name, fsync the folder where the platform can; return the sha256 hex.
 
-        The folder is not fsynced: if a power cut loses the rename, the rerun finds
-        the done file missing from disk and downloads it again.
+        Without the folder fsync (Windows), a power cut may lose the rename: the rerun then
+        finds the done file missing from disk and downloads it again.
         """
         try:
             self._f.flush()
@@ -104,6 +102,7 @@ class PartFile:
         except OSError as exc:
             self.close()
             raise storage_error(exc, self.final) from None
+        fsync_dir(self.final.parent)
         return str(self.sha.hexdigest())
 
     def close(self) -> None:
@@ -122,11 +121,6 @@ class PartFile:
             self.part.unlink()
         except FileNotFoundError:
             pass
-
-
-def tmp_dir(root: Path) -> Path:
-    """Where temporary files of a channel folder go (emptied at the start of every run)."""
-    return root / TMP_DIR
 
 
 def _tmp_name(root: Path, suffix: str) -> Path:
@@ -162,7 +156,7 @@ def link_or_copy(src: Path, dst: Path, root: Path) -> None:
         os.replace(tmp, dst)
         # rename() of two hard links to one file succeeds without removing the source name.
         tmp.unlink(missing_ok=True)
-        dst.with_name(dst.name + ".part").unlink(missing_ok=True)  # an earlier run's own attempt
+        part_path(dst).unlink(missing_ok=True)  # an earlier run's own attempt
     except OSError as exc:
         if tmp is not None:
             tmp.unlink(missing_ok=True)

@@ -26,7 +26,6 @@ __all__ = [
     "relative_path",
     "safe_join",
     "sanitize_component",
-    "sidecar_path",
 ]
 
 DEFAULT_TEMPLATE = "{message_id}_{file_name}"
@@ -378,8 +377,3 @@ def safe_join(root: Path, rel: PurePosixPath) -> Path:
 def _resolved(root: Path) -> Path:
     """The job's root resolved once (a root moved mid-run then fails the check above)."""
     return root.resolve()
-
-
-def sidecar_path(path: Path) -> Path:
-    """Return the JSON sidecar path for a downloaded file ('x.jpg' -> 'x.jpg.json')."""
-    return path.with_name(path.name + ".json")

@@ -1,56 +1,104 @@
-"""Races between accounts for one group: migration (a faster account takes a started
-group over and continues its .part files) and end-game backups (a second copy of the
-whole group; the first copy to have every file wins, so an album stays with one account).
+"""Races between accounts for one group: migration and end-game backups.
+
+Migration: a faster account takes a started group over and continues its `.part`
+files.  Backup: a second copy of the whole group; the first copy to have every
+file wins, so an album stays with one account.  The engine side these need is
+the small `RaceHost` interface; `Holders` says which account's task works on
+which group right now.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Protocol
 
-from tgfetch.download.fetch import FileFailed
-from tgfetch.download.files import ALIGN, PartFile, copy_prefix
-from tgfetch.download.naming import safe_join
-from tgfetch.download.scheduler import FileTask, GroupWork, Pick
+from tgfetch.download.disk import Disk
+from tgfetch.download.fetch import FetchResult, FileFailed
+from tgfetch.download.files import PartFile, copy_prefix
+from tgfetch.download.layout import backup_part, file_size, part_path, resume_offset
+from tgfetch.download.work import FileTask, GroupWork, Pick
 from tgfetch.telegram.account import Account
 
-if TYPE_CHECKING:
-    from tgfetch.download.engine import DownloadEngine
-
-__all__ = ["backup", "take_over", "win"]
+__all__ = ["Holders", "RaceHost", "backup", "take_over", "win"]
 
 log = logging.getLogger("tgfetch.download")
 
 
-async def take_over(engine: DownloadEngine, work: GroupWork, old: str) -> None:
+class Holders:
+    """The task of each account working on each group (at most one per account)."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[GroupWork, dict[str, asyncio.Task[None]]] = {}
+
+    def hold(self, work: GroupWork, name: str, task: asyncio.Task[None]) -> None:
+        """`name` works on `work` through `task`."""
+        self._tasks.setdefault(work, {})[name] = task
+
+    def drop(self, work: GroupWork, name: str) -> None:
+        """`name` stopped working on `work`."""
+        held = self._tasks.get(work, {})
+        held.pop(name, None)
+        if not held:
+            self._tasks.pop(work, None)
+
+    def get(self, work: GroupWork, name: str) -> asyncio.Task[None] | None:
+        """`name`'s task on `work`, if any."""
+        return self._tasks.get(work, {}).get(name)
+
+    def anyone(self, work: GroupWork) -> bool:
+        """True when some account works on `work`."""
+        return bool(self._tasks.get(work))
+
+    def cancel_others(self, work: GroupWork, name: str) -> None:
+        """Stop every account's task on `work` but `name`'s."""
+        for other, task in list(self._tasks.get(work, {}).items()):
+            if other != name:
+                task.cancel()
+
+
+class RaceHost(Protocol):
+    """What the races need of the engine."""
+
+    disk: Disk
+    holders: Holders
+
+    async def prefetch(self, acc: Account, pick: Pick) -> None:
+        """Make sure `acc` holds the messages of the picked group."""
+
+    async def fetch(self, acc: Account, task: FileTask, part: PartFile,
+                    on_chunk: Callable[[int], None] | None = None) -> FetchResult:
+        """Fill `part` with one file through `acc`."""
+
+    def finish_later(self, name: str, pick: Pick, task: FileTask, part: PartFile) -> None:
+        """fsync, rename and record the fetched file in the background."""
+
+
+async def take_over(host: RaceHost, work: GroupWork, old: str) -> None:
     """Stop the old owner's file (its .part stays) and continue from where it got."""
-    job = work.holders.get(old)
+    job = host.holders.get(work, old)
     if job is not None:
         job.cancel()
         await asyncio.wait([job])
     for f in work.remaining:
-        part = safe_join(engine.root, f.rel)
-        size = await engine.disk(_size, part.with_name(part.name + ".part"))
-        if size > 0:
-            work.resumed[f.info.message_id] = min(size - size % ALIGN, f.info.file_size)
+        size = await host.disk.run(file_size, part_path(host.disk.final(f)))
+        if size:
+            work.resume_at(f.info.message_id, resume_offset(size, f.info.file_size))
 
 
-def win(work: GroupWork, name: str) -> None:
+def win(holders: Holders, work: GroupWork, name: str) -> None:
     """`name` has the whole group: stop the other copy."""
-    work.winner = name
-    for other, t in list(work.holders.items()):
-        if other != name:
-            t.cancel()
+    work.win(name)
+    holders.cancel_others(work, name)
 
 
-async def backup(engine: DownloadEngine, acc: Account, pick: Pick) -> None:
+async def backup(host: RaceHost, acc: Account, pick: Pick) -> None:
     """Race a slow client for a whole group; the first copy with every file wins."""
     work = pick.work
-    await engine.ensure_messages(acc, pick)
-    job = asyncio.create_task(_backup_copy(engine, acc, pick))
-    work.holders[acc.name] = job
+    await host.prefetch(acc, pick)
+    job = asyncio.create_task(_backup_copy(host, acc, pick))
+    host.holders.hold(work, acc.name, job)
     try:
         await job
     except asyncio.CancelledError:
@@ -60,40 +108,30 @@ async def backup(engine: DownloadEngine, acc: Account, pick: Pick) -> None:
     except FileFailed as exc:
         log.info("%s: backup copy abandoned (%s)", acc.name, exc)
     finally:
-        work.holders.pop(acc.name, None)
+        host.holders.drop(work, acc.name)
 
 
-async def _backup_copy(engine: DownloadEngine, acc: Account, pick: Pick) -> None:
+async def _backup_copy(host: RaceHost, acc: Account, pick: Pick) -> None:
     work = pick.work
     parts: list[tuple[FileTask, PartFile]] = []
     try:
         for task in work.files:
             if work.winner is not None:
                 return
-            final = safe_join(engine.root, task.rel)
-            part = PartFile(final, engine.root / ".tgfetch-backup" / acc.name / f"{task.info.message_id}.part")
+            part = PartFile(host.disk.final(task), backup_part(host.disk.root, acc.name, task.info.message_id))
             parts.append((task, part))
             if resumed := work.resumed.get(task.info.message_id, 0):
                 # The owner's .part below its resume point is final: start from a local copy.
-                primary = final.with_name(final.name + ".part")
-                await engine.disk(copy_prefix, primary, part.part, resumed)
-            await engine.fetch(acc, task, part)
+                await host.disk.run(copy_prefix, part_path(part.final), part.part, resumed)
+            await host.fetch(acc, task, part)
         if work.winner is not None:
             return
-        win(work, acc.name)
-        while work.finishing:  # the other copy's renames land first, then ours replace them
-            await asyncio.sleep(0.005)
+        win(host.holders, work, acc.name)
+        await host.disk.wait_group(work)  # the other copy's renames land first, then ours replace them
         for task, part in parts:
-            work.finishing.add(task.info.message_id)
-            engine.spawn_finish(acc.name, pick, task, part.final, part)
+            work.fetched(task.info.message_id)
+            host.finish_later(acc.name, pick, task, part)
         parts = []
     finally:
         for _, part in parts:
             part.discard()
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0

@@ -1,6 +1,7 @@
 """Who downloads what next: own queue, rebalancing, released work, steals, end-game backups.
 
-Pure bookkeeping, no I/O.  Each client's queue starts from the plan, largest
+Pure bookkeeping: no I/O, no asyncio; the engine reads it and changes it only
+through its methods, and hears of changes through `on_change`.  Each client's queue starts from the plan, largest
 group first (until the speeds are measured, the largest group it already holds
 the messages of).  Once they are, queued groups are rebalanced: back to the
 clients that scanned them, then moved where they finish soonest (`rebalance`).
@@ -14,19 +15,16 @@ finish a file wins).
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 import functools
 import itertools
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 
-from tgfetch.aio import wait_event
-from tgfetch.model import MessageGroup, MessageInfo
+from tgfetch.download.work import GroupWork, Pick, PickKind
 
-__all__ = ["ClientState", "FileTask", "GroupWork", "Pick", "Scheduler"]
+__all__ = ["ClientState", "Scheduler"]
 
 DEFAULT_SPEED = 1_000_000.0  # bytes/s assumed before anything is measured
 DEFAULT_OVERHEAD = 0.05  # seconds per file before anything is measured
@@ -37,68 +35,6 @@ STEAL_LOOKAHEAD = 256  # queued groups of each victim looked at for one needing 
 WARMUP_SECONDS = 1.0  # transfer time each client needs before its measured speed is trusted to rebalance
 ON_TRACK = 0.05  # a plan whose clients' estimated finishes are this close (share of the latest) is kept
 MAX_REBALANCE_MOVES = 100_000  # bound on the groups one rebalance moves (each move shortens the longest queue)
-
-
-@dataclass(frozen=True)
-class FileTask:
-    """One file to download: the message and where it goes (relative path)."""
-
-    info: MessageInfo
-    rel: PurePosixPath
-    album_index: int | None
-    album_size: int
-    album_caption: str
-
-
-@dataclass(eq=False)
-class GroupWork:
-    """A group (album or single) with the files still to download."""
-
-    group: MessageGroup
-    files: list[FileTask]
-    planned: str
-    owner: str = ""
-    copies: set[str] = field(default_factory=set)
-    done_ids: set[int] = field(default_factory=set)
-    finishing: set[int] = field(default_factory=set)  # fetched; being fsynced and renamed
-    failed: set[int] = field(default_factory=set)  # gave up for this run (a rerun tries again)
-    # Backups race for the whole group: the first copy to finish a file wins it, so one
-    # account downloads every file of an album.
-    winner: str | None = None
-    holders: dict[str, asyncio.Task[None]] = field(default_factory=dict)
-    partial: int = 0  # bytes of unfinished files already fetched by the owner
-    resumed: dict[int, int] = field(default_factory=dict)  # bytes already in .part files from earlier runs
-
-    def moved_from(self, name: str) -> bool:
-        """True when the group was migrated away from `name` (which keeps its .part files)."""
-        return self.owner != name and self.winner is None and name not in self.copies
-
-    def lost_by(self, name: str) -> bool:
-        """True when another copy has won this group."""
-        return self.winner is not None and self.winner != name
-
-    @property
-    def remaining(self) -> list[FileTask]:
-        """Files of the group not fetched yet (read-only: may be `files` itself)."""
-        if not (self.done_ids or self.finishing or self.failed):
-            return self.files
-        settled = self.done_ids | self.finishing | self.failed
-        return [f for f in self.files if f.info.message_id not in settled]
-
-    @property
-    def bytes_left(self) -> int:
-        """Bytes still to fetch."""
-        left = sum(f.info.file_size - self.resumed.get(f.info.message_id, 0) for f in self.remaining)
-        return max(0, left - self.partial)
-
-
-@dataclass(frozen=True)
-class Pick:
-    """A group handed to a client, and why (own, released, steal, backup)."""
-
-    work: GroupWork
-    kind: str
-    victim: str | None = None
 
 
 @dataclass
@@ -119,7 +55,6 @@ class ClientState:
     stolen_out: int = 0
     backups: int = 0
     handoffs: int = 0
-    measured_bytes: int = 0
     measured_s: float = 0.0  # seconds of transfer behind `speed` (the engine keeps it current)
 
     def time_for(self, nbytes: int, nfiles: int) -> float:
@@ -197,7 +132,7 @@ class Scheduler:
         self.stealing = stealing
         self.backups = backups
         self.rebalanced = False
-        self._changed = asyncio.Event()
+        self._listeners: list[Callable[[], None]] = []
 
     @property
     def finished(self) -> bool:
@@ -214,14 +149,22 @@ class Scheduler:
         """Clients that can download now (alive, not handed off for a long FLOOD_WAIT)."""
         return [c for c in self.alive if not c.paused]
 
-    def notify(self) -> None:
-        """Wake up idle slots (something changed)."""
-        self._changed.set()
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call `listener` whenever work may have become available (to wake idle slots)."""
+        self._listeners.append(listener)
 
-    async def wait_change(self, timeout: float) -> None:
-        """Sleep until something changes or `timeout` passes."""
-        self._changed.clear()
-        await wait_event(self._changed, timeout)
+    def notify(self) -> None:
+        """Tell the listeners that something changed."""
+        for listener in self._listeners:
+            listener()
+
+    def update_estimates(self, name: str, *, speed: float, measured_s: float, waiting: float,
+                         overhead: float | None) -> None:
+        """The engine's current measurements of one client (overhead None: keep the old one)."""
+        c = self.clients[name]
+        c.speed, c.measured_s, c.waiting = speed, measured_s, waiting
+        if overhead is not None:
+            c.overhead = overhead
 
     def next(self, name: str, known: Callable[[GroupWork], bool] | None = None, *,
              smallest: bool = False) -> Pick | None:
@@ -237,10 +180,10 @@ class Scheduler:
         if me.dead is not None or me.paused:
             return None
         if me.queue:
-            return self._start(me, me.take(self._own_index(me, known, smallest)), "own")
+            return self._start(me, me.take(self._own_index(me, known, smallest)), PickKind.OWN)
         if self.released:
             self.released.sort(key=lambda w: -w.bytes_left)
-            return self._start(me, self.released.pop(0), "released")
+            return self._start(me, self.released.pop(0), PickKind.RELEASED)
         if self.stealing and (pick := self._steal(me, known)) is not None:
             return pick
         if self.stealing and (pick := self._migrate(me, known)) is not None:
@@ -338,7 +281,7 @@ class Scheduler:
         owner.handoffs += 1
         me.stolen_in += 1
         owner.stolen_out += 1
-        return self._start(me, w, "migrate", owner.name)
+        return self._start(me, w, PickKind.MIGRATE, owner.name)
 
     def _others_in_flight(self, me: ClientState) -> Iterator[tuple[ClientState, GroupWork]]:
         """Groups other live clients work on alone, unfinished and unclaimed (race candidates)."""
@@ -348,9 +291,8 @@ class Scheduler:
                     if len(w.copies) == 1 and w.remaining and w.winner is None:
                         yield c, w
 
-    def _start(self, me: ClientState, w: GroupWork, kind: str, victim: str | None = None) -> Pick:
-        w.owner = me.name
-        w.copies.add(me.name)
+    def _start(self, me: ClientState, w: GroupWork, kind: PickKind, victim: str | None = None) -> Pick:
+        w.assign(me.name)
         me.inflight.append(w)
         return Pick(w, kind, victim)
 
@@ -365,7 +307,7 @@ class Scheduler:
             me.set_queue([*me.queue, *rest])
             for w in rest:
                 w.owner = me.name
-        return self._start(me, first, "steal", victim.name)
+        return self._start(me, first, PickKind.STEAL, victim.name)
 
     @staticmethod
     def _take_batch(victim: ClientState, me: ClientState, indexes: list[int]) -> list[GroupWork]:
@@ -427,11 +369,7 @@ class Scheduler:
         w.copies.add(me.name)
         me.inflight.append(w)
         me.backups += 1
-        return Pick(w, "backup", owner.name)
-
-    def file_done(self, w: GroupWork, message_id: int) -> None:
-        """Record that a file of `w` is on disk (by whichever copy)."""
-        w.done_ids.add(message_id)
+        return Pick(w, PickKind.BACKUP, owner.name)
 
     def group_left(self, name: str, w: GroupWork) -> None:
         """`name` stops working on `w` (finished, lost a race, or handed it back)."""
@@ -462,15 +400,6 @@ class Scheduler:
         """A paused client may take work again."""
         self.clients[name].paused = False
         self.notify()
-
-    def observe(self, name: str, client_bps: float, file_bytes: int, file_seconds: float) -> None:
-        """Update the client's speed (EWMA of its measured throughput) after one file."""
-        c = self.clients[name]
-        first = c.measured_bytes == 0
-        c.measured_bytes += file_bytes
-        alpha = 0.3
-        if client_bps > 0:
-            c.speed = client_bps if first else (1 - alpha) * c.speed + alpha * client_bps
 
 
 def _worth_a_call(me: ClientState, victim: ClientState, start: int, gain: float

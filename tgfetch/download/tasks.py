@@ -5,14 +5,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
-from tgfetch.download.files import ALIGN, hash_file, link_or_copy
-from tgfetch.download.naming import relative_path, safe_join
-from tgfetch.download.scheduler import FileTask, GroupWork
+from tgfetch.download.disk import Disk
+from tgfetch.download.files import hash_file
+from tgfetch.download.layout import file_size, part_path, resume_offset
+from tgfetch.download.naming import relative_path
 from tgfetch.download.stats import FileRecord
+from tgfetch.download.work import FileTask, GroupWork
 from tgfetch.model import MessageGroup
-from tgfetch.store import DoneFile, StateStore
+from tgfetch.store import DoneFile
 
 __all__ = ["Pending", "group_tasks", "resume", "works"]
 
@@ -39,14 +40,14 @@ class Pending:
     done: list[FileRecord]
 
 
-def resume(groups: Iterable[MessageGroup], template: str, store: StateStore, root: Path) -> Pending:
+def resume(groups: Iterable[MessageGroup], template: str, disk: Disk) -> Pending:
     """Skip files recorded done (still on disk); adopt complete files a crash left unrecorded."""
-    done = store.done_files()
+    done = disk.store.done_files()
     pending = Pending([], {}, [])
     for g in groups:
         todo = 0
         for task in group_tasks(g, template):
-            rec = _already_done(task, done, store, root)
+            rec = _already_done(task, done, disk)
             if rec is None:
                 pending.tasks[task.info.message_id] = task
                 todo += 1
@@ -57,35 +58,31 @@ def resume(groups: Iterable[MessageGroup], template: str, store: StateStore, roo
     return pending
 
 
-def _already_done(task: FileTask, done: dict[int, DoneFile], store: StateStore, root: Path) -> FileRecord | None:
+def _already_done(task: FileTask, done: dict[int, DoneFile], disk: Disk) -> FileRecord | None:
     mid, size = task.info.message_id, task.info.file_size
-    final = safe_join(root, task.rel)
+    final = disk.final(task)
     rec = done.get(mid)
-    if rec is not None and rec.path == task.rel.as_posix() and _size(final) == size:
+    on_disk = file_size(final) == size
+    if rec is not None and rec.path == task.rel.as_posix() and on_disk:
         return FileRecord(mid, rec.path, rec.size, rec.sha256, rec.client, skipped=True)
-    if _size(final) == size:
+    if on_disk:
         # Renamed into place (so complete and fsynced) but the process died before recording it.
         sha = hash_file(final)[0].hexdigest()
-        store.mark_done(DoneFile(mid, task.rel.as_posix(), size, sha, "", task.info.document_id, 0.0))
+        disk.record("", task, sha, done_at=0.0)
         return FileRecord(mid, task.rel.as_posix(), size, sha, "", skipped=True)
     doc = task.info.document_id
-    if doc is not None and (twin := store.done_by_document(doc)) is not None and _size(root / twin.path) == size:
-        link_or_copy(root / twin.path, final, root)
-        store.mark_done(DoneFile(mid, task.rel.as_posix(), size, twin.sha256, twin.client, doc, 0.0))
+    twin = disk.store.done_by_document(doc) if doc is not None else None
+    if twin is not None and file_size(disk.root / twin.path) == size:
+        # The same document as a file already done (a repost): link it, sidecar included.
+        disk.link_done(task, twin.path, twin.sha256)
+        disk.record(twin.client, task, twin.sha256, done_at=0.0)
         return FileRecord(
             mid, task.rel.as_posix(), size, twin.sha256, twin.client, skipped=True, linked_from=twin.message_id
         )
     return None
 
 
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return -1
-
-
-def works(pending: Pending, plan: Mapping[str, Iterable[MessageGroup]], root: Path) -> dict[str, list[GroupWork]]:
+def works(pending: Pending, plan: Mapping[str, Iterable[MessageGroup]], disk: Disk) -> dict[str, list[GroupWork]]:
     """Each client's group work from a plan; an album a plan split (range_based) is downloaded whole.
 
     The pieces of a split album are merged on the client that was given most of its files,
@@ -99,23 +96,21 @@ def works(pending: Pending, plan: Mapping[str, Iterable[MessageGroup]], root: Pa
             if album is not None:
                 pieces.setdefault(album, []).append((client, g))
             else:
-                _add(out[client], pending, g, client, root)
+                _add(out[client], pending, g, client, disk)
     for album, parts in pieces.items():
         if len(parts) > 1:
             log.info("album %d was split by the plan; one account downloads it whole", album)
         client = max(parts, key=lambda p: (p[1].total_files, -p[1].first_id))[0]
         whole = MessageGroup.of([m for _, g in parts for m in g.messages])
-        _add(out[client], pending, whole, client, root)
+        _add(out[client], pending, whole, client, disk)
     return out
 
 
-def _add(lst: list[GroupWork], pending: Pending, g: MessageGroup, client: str, root: Path) -> None:
+def _add(lst: list[GroupWork], pending: Pending, g: MessageGroup, client: str, disk: Disk) -> None:
     files = [pending.tasks[m.message_id] for m in g.messages if m.message_id in pending.tasks]
     if files:
         w = GroupWork(g, files, client)
         for f in files:
-            part = safe_join(root, f.rel)
-            size = _size(part.with_name(part.name + ".part"))
-            if size > 0:
-                w.resumed[f.info.message_id] = min(size - size % ALIGN, f.info.file_size)
+            if size := file_size(part_path(disk.final(f))):
+                w.resume_at(f.info.message_id, resume_offset(size, f.info.file_size))
         lst.append(w)

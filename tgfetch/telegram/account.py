@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from telethon import TelegramClient, utils
 from telethon.tl import functions, types
 
+from tgfetch.retry import RPC_RETRY
 from tgfetch.telegram.convert import FileLocation, to_location
 from tgfetch.telegram.rpc import AccessDenied, AccountDead, FloodWait, Transient, classify
 
@@ -176,14 +177,7 @@ class Account:
 
     async def retrying(self, call: Callable[[], Awaitable[T]], retries: int) -> T:
         """Run `call`, retrying Transient failures with back-off (dropped connections, timeouts)."""
-        for attempt in range(retries + 1):
-            try:
-                return await call()
-            except Transient:
-                if attempt == retries:
-                    raise
-                await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
-        raise AssertionError("unreachable")
+        return await RPC_RETRY.with_retries(retries).run(call, retry_on=(Transient,))
 
     def pause(self, seconds: float) -> None:
         """Pause every call of this account for `seconds`."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
@@ -126,9 +125,3 @@ async def close_clients(clients: Mapping[str, TelegramClient]) -> None:
             log.debug("disconnect failed: %s", type(exc).__name__)
 
     await asyncio.gather(*(close(c) for c in clients.values()))
-
-
-def secure_session_file(path: Path) -> None:
-    """Make a session file readable by its owner only."""
-    if path.exists():
-        os.chmod(path, 0o600)

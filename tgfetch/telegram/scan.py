@@ -19,6 +19,7 @@ from typing import Any
 from tgfetch.config import Settings
 from tgfetch.errors import TelegramAccessError, TgfetchError, UsageError
 from tgfetch.model import MessageCollection, MessageInfo
+from tgfetch.retry import SCAN_RETRY
 from tgfetch.telegram.account import Account, ChannelRef
 from tgfetch.telegram.convert import to_message_info
 from tgfetch.telegram.rpc import AccountDead, FloodWait, Transient
@@ -135,15 +136,23 @@ class _Scanner:
             self.record(acc.name, msgs)
 
     async def fetch_batch(self, acc: Account, k: int) -> list[Any] | None:
+        """Fetch batch `k`, retrying transient failures; None when every attempt failed."""
         s = self.settings
-        for attempt in range(s.grouping_max_retries + 1):
+
+        async def call() -> list[Any]:
             self.range_calls += 1
-            try:
-                return await acc.fetch(self.pool.ids(k), timeout=s.grouping_timeout)
-            except Transient as exc:
-                log.info("%s: batch %d failed (%s), attempt %d", acc.name, k, exc, attempt + 1)
-                await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
-        return None
+            return await acc.fetch(self.pool.ids(k), timeout=s.grouping_timeout)
+
+        def failed(attempt: int, exc: BaseException) -> None:
+            log.info("%s: batch %d failed (%s), attempt %d", acc.name, k, exc, attempt + 1)
+
+        try:
+            return await SCAN_RETRY.with_retries(s.grouping_max_retries).run(
+                call, retry_on=(Transient,), on_retry=failed
+            )
+        except Transient as exc:
+            failed(s.grouping_max_retries, exc)
+            return None
 
     def record(self, name: str, msgs: list[Any]) -> None:
         for m in msgs:

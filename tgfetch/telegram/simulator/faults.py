@@ -59,7 +59,6 @@ import dataclasses
 import hashlib
 import random
 import re
-from collections.abc import Sequence
 
 KINDS = ("flood", "expire", "drop", "timeout", "revoke", "deactivate")
 _METHOD_KINDS = ("flood", "drop", "timeout")
@@ -227,20 +226,3 @@ class RuleCounter:
         if rule.every is not None:
             return n % rule.every == 0
         return False
-
-
-def describe(plan: FaultPlan) -> Sequence[str]:
-    """Return a human-readable line per rule (for logs and `tgfetch demo`)."""
-    lines = []
-    for rule in plan.rules:
-        fields = dataclasses.asdict(rule)
-        shown = {
-            k: v
-            for k, v in fields.items()
-            if v not in (None, False)
-            and k != "kind"
-            and not (k == "burst" and v == 1)
-            and not (k == "seconds" and v == 1)
-        }
-        lines.append(rule.kind + " " + " ".join(f"{k}={v}" for k, v in shown.items()))
-    return lines

@@ -46,6 +46,15 @@ class SimClient(TelegramClient):  # type: ignore[misc]
         return sender
 
 
+def _check_shape(messages: int, first_id: int, jitter: float, size_scale: float) -> None:
+    if messages < 1 or first_id < 1:
+        raise ValueError("messages and first_id must be >= 1")
+    if not 0 <= jitter < 1:
+        raise ValueError("jitter must be in [0, 1)")
+    if size_scale <= 0:
+        raise ValueError("size_scale must be > 0")
+
+
 class SimulatedTelegram:
     """An offline Telegram: one channel, any number of accounts, injectable faults."""
 
@@ -65,12 +74,7 @@ class SimulatedTelegram:
         login_code: str = "12345",
         password: str | None = None,
     ) -> None:
-        if messages < 1 or first_id < 1:
-            raise ValueError("messages and first_id must be >= 1")
-        if not 0 <= jitter < 1:
-            raise ValueError("jitter must be in [0, 1)")
-        if size_scale <= 0:
-            raise ValueError("size_scale must be > 0")
+        _check_shape(messages, first_id, jitter, size_scale)
         self.seed = seed
         self.channel_username = channel
         self.channel_id = 1_000_000_000 + derive_int("channel", seed, channel, bits=30)

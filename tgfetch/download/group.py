@@ -1,0 +1,192 @@
+"""Download one picked group with one account: the files in order, duplicates linked, races run.
+
+`Downloader` is the engine's unit of work, used by the single-machine engine's
+slots and by a cluster worker alike.  It implements `races.RaceHost`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+
+from tgfetch.download import races
+from tgfetch.download.disk import Disk
+from tgfetch.download.documents import Documents
+from tgfetch.download.fetch import FetchResult, FileFailed, fetch_file
+from tgfetch.download.files import PartFile
+from tgfetch.download.layout import backup_part
+from tgfetch.download.stats import ClientStats, FileRecord
+from tgfetch.download.work import FileTask, GroupWork, Pick, PickKind
+from tgfetch.errors import StorageError
+from tgfetch.telegram.account import Account
+
+__all__ = ["Downloader", "Prefetch"]
+
+log = logging.getLogger("tgfetch.download")
+
+Prefetch = Callable[[Account, Pick], Awaitable[None]]
+"""Make sure the account holds the messages (fresh file references) of the picked group."""
+
+
+class Downloader:
+    """Downloads picked groups; keeps the records, failures and the first fatal error."""
+
+    def __init__(self, disk: Disk, stats: Mapping[str, ClientStats], max_retries: int, prefetch: Prefetch) -> None:
+        self.disk = disk
+        self.stats = stats
+        self.max_retries = max_retries
+        self._prefetch = prefetch
+        self.holders = races.Holders()
+        self.documents = Documents()
+        self.records: dict[int, FileRecord] = {}
+        self.failures: dict[int, str] = {}
+        self.fatal: BaseException | None = None
+
+    async def prefetch(self, acc: Account, pick: Pick) -> None:
+        """Make sure `acc` holds the picked group's messages."""
+        await self._prefetch(acc, pick)
+
+    def stop(self, exc: BaseException) -> None:
+        """A fatal error (the disk): stop after the current files; release duplicates waiting."""
+        self.fatal = self.fatal or exc
+        self.documents.release_all()
+
+    async def download(self, acc: Account, pick: Pick) -> None:
+        """Download the picked group's files that are still to do (or race for it)."""
+        if pick.kind is PickKind.BACKUP:
+            await races.backup(self, acc, pick)
+            return
+        work = pick.work
+        if pick.kind is PickKind.MIGRATE and pick.victim is not None:
+            await races.take_over(self, work, pick.victim)
+        await self.prefetch(acc, pick)
+        for task in work.remaining:
+            if work.lost_by(acc.name) or work.owner != acc.name:
+                return
+            if not work.settled(task.info.message_id):
+                await self._file(acc, pick, task)
+        if not work.remaining and work.winner is None and work.owner == acc.name:
+            races.win(self.holders, work, acc.name)
+
+    async def download_alone(self, acc: Account, work: GroupWork) -> list[FileRecord]:
+        """Download one group with one account, with no scheduler (multi-machine mode).
+
+        Returns the group's records once every file is fsynced, renamed and recorded;
+        raises FileFailed when a file could not be downloaded.
+        """
+        work.assign(acc.name)
+        try:
+            await self.download(acc, Pick(work, PickKind.OWN))
+        finally:
+            await self.disk.drain()
+        if self.fatal is not None:
+            raise self.fatal
+        failed = [f.info.message_id for f in work.files if f.info.message_id in self.failures]
+        if failed:
+            raise FileFailed(f"messages {failed} failed: {self.failures[failed[0]]}")
+        return [self.records[f.info.message_id] for f in work.files if f.info.message_id in self.records]
+
+    async def _file(self, acc: Account, pick: Pick, task: FileTask) -> None:
+        work = pick.work
+        if await self._linked_duplicate(acc.name, pick, task) or self.fatal is not None:
+            return
+        job = asyncio.create_task(self._download(acc, pick, task))
+        self.holders.hold(work, acc.name, job)
+        try:
+            await job
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            gone = work.lost_by(acc.name) or work.moved_from(acc.name)
+            if not gone or (current and current.cancelling()):
+                raise
+        except FileFailed as exc:
+            self.failed(acc.name, work, task.info.message_id, str(exc))
+        finally:
+            self.holders.drop(work, acc.name)
+            if not work.settled(task.info.message_id) and not self.holders.anyone(work):
+                self.documents.given_up(task)
+
+    def failed(self, name: str, work: GroupWork, mid: int, error: str) -> None:
+        """Give one file up for this run (a rerun tries again)."""
+        work.fail(mid)
+        self.failures[mid] = error
+        self.stats[name].errors += 1
+        self.disk.store.record_failure(mid, error)
+        log.error("%s: message %d: %s", name, mid, error)
+
+    async def _linked_duplicate(self, name: str, pick: Pick, task: FileTask) -> bool:
+        first = self.documents.first_of(task)
+        if first is None:
+            return False  # this message is the document's first copy (or a backup of it)
+        try:
+            rec = await asyncio.shield(first.record)
+        except asyncio.CancelledError:
+            if first.record.cancelled():
+                return False  # the first copy failed: download this one
+            raise
+        await self.disk.run(self.disk.link, name, task, rec)
+        self._committed(name, pick, task, rec.sha256, linked_from=rec.message_id)
+        return True
+
+    async def _download(self, acc: Account, pick: Pick, task: FileTask) -> None:
+        work = pick.work
+        backup = pick.kind is PickKind.BACKUP
+        part = PartFile(self.disk.final(task),
+                        backup_part(self.disk.root, acc.name, task.info.message_id) if backup else None)
+        counted = 0
+
+        def progress(n: int) -> None:
+            nonlocal counted
+            if work.owner == acc.name:
+                counted += n
+                work.add_partial(n)
+
+        try:
+            await self.fetch(acc, task, part, progress)
+        except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError) and work.lost_by(acc.name):
+                part.discard()
+            else:
+                part.close()
+            raise
+        finally:
+            work.add_partial(-counted)
+        if work.lost_by(acc.name):
+            part.discard()
+            return
+        work.fetched(task.info.message_id)
+        self.finish_later(acc.name, pick, task, part)
+
+    async def fetch(self, acc: Account, task: FileTask, part: PartFile,
+                    on_chunk: Callable[[int], None] | None = None) -> FetchResult:
+        """Fill `part` with one file through `acc` (counted, retried, resumable)."""
+        return await fetch_file(acc, task, part, self.stats[acc.name], max_retries=self.max_retries,
+                                on_bytes=self.disk.store.add_fetched_bytes, executor=self.disk.executor,
+                                on_chunk=on_chunk)
+
+    def finish_later(self, name: str, pick: Pick, task: FileTask, part: PartFile) -> None:
+        """fsync + rename + record in the background (never cut in half by a cancellation)
+        while the slot already fetches its next file."""
+        self.disk.spawn(pick.work, self._finish(name, pick, task, part))
+
+    async def _finish(self, name: str, pick: Pick, task: FileTask, part: PartFile) -> None:
+        try:
+            sha = await self.disk.run(self.disk.finalize, name, task, part)
+        except StorageError as exc:
+            pick.work.unfetched(task.info.message_id)
+            self.stop(exc)
+            return
+        pick.work.unfetched(task.info.message_id)
+        self._committed(name, pick, task, sha)
+
+    def _committed(self, name: str, pick: Pick, task: FileTask, sha: str, linked_from: int | None = None) -> None:
+        mid = task.info.message_id
+        pick.work.done(mid)
+        self.failures.pop(mid, None)
+        rec = FileRecord(mid, task.rel.as_posix(), task.info.file_size, sha, name, linked_from=linked_from)
+        self.records[mid] = rec
+        st = self.stats[name]
+        st.files += 1
+        st.current = rec.path
+        self.documents.done(task, rec)
