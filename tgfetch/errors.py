@@ -7,6 +7,7 @@
     ├── DistributionError (exit 2)       a strategy produced an invalid plan
     ├── TelegramAccessError (exit 3)     authorization / access to a channel
     │   └── SessionError (exit 3)        a session file or string that is not usable
+    ├── NetworkError (exit 4)            Telegram, a proxy or Redis unreachable after the retries
     ├── StorageError (exit 1)            destination not writable, disk full
     ├── JobLockedError (exit 2)          another tgfetch process runs this job
     ├── FilesFailedError (exit 1)        the job finished but some files failed
@@ -19,6 +20,7 @@ __all__ = [
     "EXIT_AUTH",
     "EXIT_FAILED_FILES",
     "EXIT_INTERRUPTED",
+    "EXIT_NETWORK",
     "EXIT_OK",
     "EXIT_USAGE",
     "ConfigError",
@@ -26,6 +28,7 @@ __all__ = [
     "FilesFailedError",
     "InterruptedJob",
     "JobLockedError",
+    "NetworkError",
     "SessionError",
     "StateMismatchError",
     "StorageError",
@@ -38,6 +41,7 @@ EXIT_OK = 0
 EXIT_FAILED_FILES = 1
 EXIT_USAGE = 2
 EXIT_AUTH = 3
+EXIT_NETWORK = 4
 EXIT_INTERRUPTED = 130
 
 
@@ -75,6 +79,12 @@ class TelegramAccessError(TgfetchError):
 
 class SessionError(TelegramAccessError):
     """A session file or string cannot be used."""
+
+
+class NetworkError(TgfetchError):
+    """Telegram, a proxy or Redis could not be reached (after the documented retries)."""
+
+    exit_code = EXIT_NETWORK
 
 
 class StorageError(TgfetchError):
