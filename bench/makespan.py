@@ -185,7 +185,7 @@ async def main() -> None:
         history = None
         if sc.learned:  # a first run measures the speeds (not shown); the rows are the second run
             await run_one(sim_args, sc, VARIANTS[2], work / "first")
-            history = work / "first" / ".tgfetch.sqlite"
+            history = work / "first" / "tgfetch_sim" / ".tgfetch.sqlite"
         variants = VARIANTS[1:] if sc.learned else VARIANTS if sc.contrast else VARIANTS[2:]
         for v in variants:
             dest = work / v.mode / str(v.stealing)

@@ -43,9 +43,10 @@ def test_default(name: str, value: object) -> None:
     assert getattr(load_settings(env_file=None), name) == value
 
 
-def test_state_db_defaults_under_download_dir() -> None:
-    s = load_settings(env_file=None, download_dir=Path("/x/y"))
-    assert s.state_db_path == Path("/x/y/.tgfetch.sqlite")
+def test_state_db_defaults_to_the_channel_folder(tmp_path: Path) -> None:
+    from tgfetch.context import default_state_db
+
+    assert default_state_db(tmp_path, tmp_path / "chan", 5) == tmp_path / "chan" / ".tgfetch.sqlite"
 
 
 BAD = [

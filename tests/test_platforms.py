@@ -87,7 +87,7 @@ def _wait_for(cond: Callable[[], bool], proc: subprocess.Popen[bytes], timeout_s
 def test_sigterm_without_loop_signal_handlers_stops_cleanly_and_the_rerun_resumes(tmp_path: Path) -> None:
     dest = tmp_path / "out"
     proc = _child(dest)
-    db = dest / ".tgfetch.sqlite"
+    db = dest / CHANNEL / ".tgfetch.sqlite"
 
     def some_done() -> bool:
         folder = dest / CHANNEL
@@ -131,7 +131,7 @@ async def test_public_functions_take_str_paths(tmp_path: Path) -> None:
     assert (tmp_path / "logs" / "t.log").exists()
     first = report.files[0]
     assert hash_file(str(report.dest / first.path))[0].hexdigest() == first.sha256
-    with StateStore.open(str(tmp_path / "dl" / ".tgfetch.sqlite"), channel_id=sim.channel_id,
+    with StateStore.open(str(report.dest / ".tgfetch.sqlite"), channel_id=sim.channel_id,
                          channel_key=report.channel, template=settings.file_name_template) as store:
         assert len(store.done_files()) == len(report.files)
 

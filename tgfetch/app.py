@@ -14,12 +14,13 @@ from typing import Any, TypeVar
 from rich.console import Console
 from telethon import TelegramClient
 
-from tgfetch.config import Settings, load_settings
-from tgfetch.errors import EXIT_FAILED_FILES, EXIT_OK, InterruptedJob, UsageError
+from tgfetch.config import MAX_INT32, Settings, check_phone, is_session_name, load_settings
+from tgfetch.errors import EXIT_FAILED_FILES, EXIT_OK, InterruptedJob, StorageError, TgfetchError, UsageError
 from tgfetch.job import JobReport, download_channel, plan_scan
 from tgfetch.options import CommandOptions, SimOptions
+from tgfetch.outcome import plan_json, scan_json
 from tgfetch.portable import on_signals
-from tgfetch.report import live_monitor, print_plan, print_summary, write_report
+from tgfetch.report import live_monitor, print_plan, print_summary, write_json
 from tgfetch.telegram.clients import build_clients, close_clients, session_path
 
 __all__ = ["build_simulation", "job_clients", "run_compare", "run_demo", "run_download", "run_login", "run_plan"]
@@ -32,6 +33,9 @@ def build_simulation(sim: SimOptions, prefix: str = "") -> tuple[Any, dict[str, 
     """The built-in simulated channel and one client per simulated account (`<prefix>client<i>`)."""
     from tgfetch.telegram.simulator import SimulatedTelegram
 
+    if sim.first_id + sim.messages - 1 > MAX_INT32:
+        raise UsageError(f"--sim-first-id {sim.first_id} with --sim-messages {sim.messages} goes past message id "
+                         f"{MAX_INT32}: message ids are 32-bit")
     try:
         tg = SimulatedTelegram(seed=sim.seed, messages=sim.messages, first_id=sim.first_id,
                                latency=sim.latency, jitter=sim.jitter, faults=sim.faults, size_scale=sim.size_scale)
@@ -55,7 +59,8 @@ def job_clients(opts: CommandOptions) -> tuple[dict[str, TelegramClient], str, i
         tg, clients = build_simulation(opts.simulate)
         return clients, s.channel or tg.channel_username, s.start_message_id or tg.first_id, s.end_message_id
     if not s.channel:
-        raise UsageError("CHANNEL is not set: give --channel @name (or set CHANNEL), or try --simulate")
+        raise UsageError("CHANNEL is not set: give --channel @name (or set CHANNEL), "
+                         "or try the simulated channel: tgfetch download --simulate")
     return build_clients(s), s.channel, s.start_message_id, s.end_message_id
 
 
@@ -84,10 +89,34 @@ def _console() -> Console:
     return console
 
 
+def check_report_path(path: Path | None) -> None:
+    """Refuse a --report path that cannot be written, before any work starts."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise UsageError(f"--report {str(path)!r} is a directory: expected a file path")
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--report {str(path)!r}: its folder cannot be created ({exc.strerror})") from None
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageError(f"--report {str(path)!r} is not writable: expected a file path in a writable folder")
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    try:
+        write_json(path, data)
+    except OSError as exc:
+        raise StorageError(f"--report {str(path)!r} cannot be written: {exc.strerror}") from None
+
+
 async def run_download(opts: CommandOptions) -> int:
     """Run `download`: scan, plan, download with live progress, print the summary."""
+    check_report_path(opts.report)
     clients, channel, first, last = job_clients(opts)
     console = _console()
+    aborted: list[JobReport] = []
 
     def monitor(sched: Any, stats: Any) -> Any:
         return live_monitor(sched, stats, opts.display, console)
@@ -96,19 +125,34 @@ async def run_download(opts: CommandOptions) -> int:
         if opts.display != "quiet":
             print_plan(console, plan, scan)
 
-    async with _connected(clients):
-        report = await _interruptible(download_channel(
-            clients, channel, first, last, opts.settings.download_dir, opts.settings, monitor=monitor,
-            on_plan=show_plan))
+    try:
+        async with _connected(clients):
+            report = await _interruptible(download_channel(
+                clients, channel, first, last, opts.settings.download_dir, opts.settings, monitor=monitor,
+                on_plan=show_plan, on_abort=aborted.append))
+    except TgfetchError as exc:
+        _report_abort(opts.report, channel, exc, aborted)
+        raise
     return finish(report, console, opts)
+
+
+def _report_abort(path: Path | None, channel: str, exc: TgfetchError, aborted: list[JobReport]) -> None:
+    """Write the report of a run that stopped: what was done so far, how and why it ended."""
+    if path is None:
+        return
+    outcome = "interrupted" if isinstance(exc, InterruptedJob) else "error"
+    data: dict[str, Any] = aborted[0].to_json() if aborted else {"channel": channel, "files": [], "failures": {}}
+    data.update(outcome=outcome, error=str(exc), exit_code=exc.exit_code)
+    _write_json(path, data)
 
 
 def finish(report: JobReport, console: Console, opts: CommandOptions) -> int:
     """Print the summary, write the JSON report, choose the exit code."""
     print_summary(console, report)
+    code = EXIT_OK if report.ok else EXIT_FAILED_FILES
     if opts.report is not None:
-        write_report(opts.report, report)
-    return EXIT_OK if report.ok else EXIT_FAILED_FILES
+        _write_json(opts.report, {**report.to_json(), "exit_code": code})
+    return code
 
 
 async def _scan_for_plan(opts: CommandOptions) -> tuple[Any, list[str]]:
@@ -123,20 +167,27 @@ async def _scan_for_plan(opts: CommandOptions) -> tuple[Any, list[str]]:
 
 async def run_plan(opts: CommandOptions) -> int:
     """Run `plan`: scan and distribute, print the plan report."""
+    check_report_path(opts.report)
     scan, names = await _scan_for_plan(opts)
     plan = await plan_scan(scan, names, opts.settings)
     console = _console()
     print_plan(console, plan, scan)
+    if opts.report is not None:
+        _write_json(opts.report, {"channel": scan.channel.key, "first_id": scan.first_id, "last_id": scan.last_id,
+                                  "plan": plan_json(plan), "scan": scan_json(scan), "exit_code": EXIT_OK})
     if opts.settings.enable_strategy_comparison:
-        await _print_comparison(console, scan, names, opts.settings)
+        await _print_comparison(console, scan, names, opts.settings, plan.info.get("comparison"))
     return EXIT_OK
 
 
-async def _print_comparison(console: Console, scan: Any, names: list[str], settings: Settings) -> None:
-    from tgfetch.distribution import TaskDistributor, comparison_table
+async def _print_comparison(console: Console, scan: Any, names: list[str], settings: Settings,
+                            rows: list[dict[str, Any]] | None = None) -> None:
+    """Print the strategy comparison: the plan's own rows when it has them, else plan with every strategy."""
+    from tgfetch.distribution import TaskDistributor, comparison_rows, rows_table
 
-    results = await TaskDistributor(settings).compare(scan.collection, names)
-    console.print(comparison_table(results))
+    if rows is None:
+        rows = comparison_rows(await TaskDistributor(settings).compare(scan.collection, names))
+    console.print(rows_table(rows))
 
 
 async def run_compare(opts: CommandOptions) -> int:
@@ -171,12 +222,23 @@ async def run_demo(dest: Path, messages: int) -> int:
     return code if not bad else EXIT_FAILED_FILES
 
 
+def _session_file(settings: Settings, name: str) -> Path:
+    """The session file of `name`, always inside TG_SESSION_DIR."""
+    if not is_session_name(name):
+        raise UsageError(f"session name {name!r} is not allowed: expected 1 to 64 letters, digits, _ and - "
+                         "(the name TG_SESSIONS will list)")
+    path = session_path(settings, name)
+    if not path.resolve().is_relative_to(settings.tg_session_dir.resolve()):
+        raise UsageError(f"session name {name!r} would leave TG_SESSION_DIR")
+    return path
+
+
 async def run_login(settings: Settings, name: str, phone: str | None, simulate: bool) -> int:
     """Run `login`: create a session file interactively; mode 0600."""
     from telethon.sessions import SQLiteSession
 
-    path = session_path(settings, name)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = _session_file(settings, name)
+    phone = check_phone(phone if phone is not None else input("phone number (international format): "))
     if simulate:
         from tgfetch.telegram.simulator import SimulatedTelegram
 
@@ -184,12 +246,13 @@ async def run_login(settings: Settings, name: str, phone: str | None, simulate: 
     else:
         if settings.tg_api_id is None or settings.tg_api_hash is None:
             raise UsageError("TG_API_ID and TG_API_HASH are required for `login`: get them at my.telegram.org")
+        path.parent.mkdir(parents=True, exist_ok=True)
         client = TelegramClient(str(path.with_suffix("")), settings.tg_api_id,
                                 settings.tg_api_hash.get_secret_value())
-    phone = phone or input("phone number (international format): ").strip()
     await client.start(phone=phone, code_callback=lambda: input("login code: ").strip(),  # type: ignore[misc]
                        password=lambda: getpass.getpass("2FA password: "))
     if simulate:
+        path.parent.mkdir(parents=True, exist_ok=True)
         disk = SQLiteSession(str(path.with_suffix("")))
         disk.set_dc(client.session.dc_id, client.session.server_address, client.session.port)
         disk.auth_key = client.session.auth_key
@@ -232,6 +295,7 @@ async def run_worker(opts: CommandOptions, redis_url: str | None, machine_name: 
 
     from tgfetch.cluster.run import redis_for, work
 
+    check_report_path(opts.report)
     redis = redis_for(opts.settings, redis_url, insecure)
     machine = machine_name or opts.settings.machine_name or socket.gethostname().split(".")[0]
     clients, channel = _cluster_clients(opts, machine)
@@ -242,9 +306,6 @@ async def run_worker(opts: CommandOptions, redis_url: str | None, machine_name: 
     finally:
         await redis.aclose()
     if opts.report is not None:
-        import json
-
-        opts.report.parent.mkdir(parents=True, exist_ok=True)
-        opts.report.write_text(json.dumps({"machine": machine, "accounts": info,
-                                           "files": [r.__dict__ for r in records]}, indent=2, default=str))
+        _write_json(opts.report, {"machine": machine, "accounts": info, "files": [r.__dict__ for r in records],
+                                  "exit_code": code})
     return code

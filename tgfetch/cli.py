@@ -7,6 +7,7 @@ configuration, 3 Telegram authorization/access problem, 130 interrupted.
 from __future__ import annotations
 
 import functools
+import math
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from tgfetch.errors import EXIT_INTERRUPTED, EXIT_USAGE, TgfetchError
+from tgfetch.model import DistributionMode, LoadBalanceMetric
 
 if TYPE_CHECKING:
     from tgfetch.options import CommandOptions
@@ -28,6 +30,16 @@ __all__ = ["cli", "main"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class _Finite(click.FloatRange):
+    """A float range that refuses nan and infinities (they would hang or poison a run)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        out = super().convert(value, param, ctx)
+        if not math.isfinite(out):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return out
+
+
 def _parse_bandwidth(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[float, ...]:
     if not value:
         return ()
@@ -35,65 +47,102 @@ def _parse_bandwidth(_ctx: click.Context, _param: click.Parameter, value: str | 
         out = tuple(float(v) for v in value.split(","))
     except ValueError:
         raise click.BadParameter(f"{value!r}: expected MBPS[,MBPS...] (numbers, MB/s)") from None
-    if any(v <= 0 for v in out):
-        raise click.BadParameter(f"{value!r}: every bandwidth must be greater than 0")
+    if any(not math.isfinite(v) or v <= 0 for v in out):
+        raise click.BadParameter(f"{value!r}: every bandwidth must be a finite number greater than 0")
     return out
 
 
-_JOB_OPTIONS: list[Callable[[F], F]] = [
-    click.option("--channel", help="Channel: @username, t.me link or numeric id (CHANNEL)."),
-    click.option("--start", "start_message_id", type=int, help="First message id (START_MESSAGE_ID)."),
-    click.option("--end", "end_message_id", type=int, help="Last message id, inclusive (END_MESSAGE_ID)."),
-    click.option("--dest", "download_dir", type=click.Path(path_type=Path), help="DOWNLOAD_DIR."),
-    click.option("--mode", "task_distribution_mode", help="TASK_DISTRIBUTION_MODE."),
-    click.option("--metric", "load_balance_metric", help="LOAD_BALANCE_METRIC."),
+MAX_MESSAGE_ID = 2**31 - 1  # Telegram message ids are 32-bit
+_MODES = ", ".join(DistributionMode.names())
+_METRICS = ", ".join(LoadBalanceMetric.names())
+_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+_COMMON: list[Callable[[F], F]] = [
+    click.option("--env-file", type=click.Path(), default=None,
+                 help="The .env file to read (default: ./.env when it exists; a named file must exist)."),
+    click.option("--log-level", type=click.Choice(_LEVELS, case_sensitive=False),
+                 help="LOG_LEVEL (default INFO)."),
+    click.option("--log-file", type=click.Path(), help="LOG_FILE: also write the log to this file."),
+]
+_CHANNEL: list[Callable[[F], F]] = [
+    click.option("--channel", help="CHANNEL: @username, t.me/name, t.me/c/<id>, -100<id>, an id or an invite link."),
+    click.option("--start", "start_message_id", type=int,
+                 help="START_MESSAGE_ID: first message id (default 1)."),
+    click.option("--end", "end_message_id", type=int,
+                 help="END_MESSAGE_ID: last message id, inclusive (default: the newest)."),
+    click.option("--sessions", "tg_sessions", help="TG_SESSIONS: comma-separated session names."),
+]
+_SCAN: list[Callable[[F], F]] = [
+    click.option("--batch-size", "grouping_batch_size", type=int,
+                 help="GROUPING_BATCH_SIZE: message ids per getMessages call (1..200, default 200)."),
+]
+_MODE: list[Callable[[F], F]] = [
+    click.option("--mode", "task_distribution_mode", metavar="MODE",
+                 help=f"TASK_DISTRIBUTION_MODE: {_MODES} (or a registered plugin's name)."),
+]
+_METRIC: list[Callable[[F], F]] = [
+    click.option("--metric", "load_balance_metric", metavar="METRIC", help=f"LOAD_BALANCE_METRIC: {_METRICS}."),
+]
+_FILES: list[Callable[[F], F]] = [
+    click.option("--dest", "download_dir", type=click.Path(), help="DOWNLOAD_DIR (default ./downloads)."),
     click.option("--concurrency", "max_concurrent_downloads_per_client", type=int,
-                 help="MAX_CONCURRENT_DOWNLOADS_PER_CLIENT."),
-    click.option("--batch-size", "grouping_batch_size", type=int, help="GROUPING_BATCH_SIZE (1..200)."),
-    click.option("--state-db", type=click.Path(path_type=Path), help="STATE_DB (SQLite file)."),
-    click.option("--template", "file_name_template", help="FILE_NAME_TEMPLATE."),
-    click.option("--sessions", "tg_sessions", help="TG_SESSIONS (comma-separated session names)."),
-    click.option("--log-level", help="LOG_LEVEL."),
-    click.option("--log-file", type=click.Path(path_type=Path), help="Also write the log to this file."),
-    click.option("--env-file", type=click.Path(path_type=Path), default=Path(".env"), show_default=True,
-                 help="The .env file to read."),
-    click.option("--report", type=click.Path(path_type=Path), help="Write a JSON report to this path."),
+                 help="MAX_CONCURRENT_DOWNLOADS_PER_CLIENT: files in flight per account (1..64, default 3)."),
+    click.option("--state-db", type=click.Path(), help="STATE_DB: the job's SQLite state file."),
+    click.option("--template", "file_name_template", help="FILE_NAME_TEMPLATE (see README)."),
+]
+_PROGRESS: list[Callable[[F], F]] = [
     click.option("--plain", "display", flag_value="plain", help="Plain line-by-line progress."),
     click.option("--quiet", "display", flag_value="quiet", help="No progress, only the summary."),
-    click.option("--simulate", is_flag=True, help="Run on the built-in simulated Telegram channel."),
-    click.option("--sim-seed", type=int, default=24, show_default=True, help="Simulated channel's seed."),
+]
+_QUIET: list[Callable[[F], F]] = [
+    click.option("--quiet", "display", flag_value="quiet", help="No progress lines, only the summary."),
+]
+_REPORT: list[Callable[[F], F]] = [
+    click.option("--report", type=click.Path(), help="Write a JSON report to this path."),
+]
+_SIMULATION: list[Callable[[F], F]] = [
+    click.option("--simulate", is_flag=True, envvar="SIMULATE",
+                 help="Run on the built-in simulated Telegram channel (or SIMULATE=1)."),
+    click.option("--sim-seed", type=click.IntRange(0, 2**63 - 1), default=24, show_default=True,
+                 help="Simulated channel's seed."),
     click.option("--sim-messages", type=click.IntRange(1, 10_000_000), default=150, show_default=True,
                  help="Messages in the simulated channel."),
-    click.option("--sim-first-id", type=click.IntRange(1), default=72006, show_default=True,
+    click.option("--sim-first-id", type=click.IntRange(1, MAX_MESSAGE_ID), default=72006, show_default=True,
                  help="First message id of the simulated channel."),
     click.option("--sim-clients", type=click.IntRange(1, 64), default=3, show_default=True,
                  help="Simulated accounts."),
     click.option("--sim-bandwidth", callback=_parse_bandwidth,
                  help="Per-account bandwidth in MB/s, one value for all or one per account (e.g. 1,3,9)."),
-    click.option("--sim-latency", type=click.FloatRange(0), default=0.0, show_default=True,
-                 help="Seconds added to every simulated RPC."),
-    click.option("--sim-jitter", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
+    click.option("--sim-latency", type=_Finite(0, 60), default=0.0, show_default=True,
+                 help="Seconds added to every simulated RPC (0..60)."),
+    click.option("--sim-jitter", type=_Finite(0, 1, max_open=True), default=0.0, show_default=True,
                  help="Spread of each RPC's latency, a fraction of it (0.1 = +/-10 %)."),
-    click.option("--sim-size-scale", type=click.FloatRange(0, min_open=True), default=0.02, show_default=True,
+    click.option("--sim-size-scale", type=_Finite(0, 100, min_open=True), default=0.02, show_default=True,
                  help="Scale of simulated file sizes (1.0 = realistic sizes)."),
     click.option("--sim-faults", help="Faults to inject, e.g. 'flood:*:rate=0.05:seconds=1' (see README)."),
 ]
+# Flags that set a setting are checked by Settings (one place for the allowed values), not here.
+_ALL_GROUPS = (_COMMON, _CHANNEL, _SCAN, _MODE, _METRIC, _FILES, _PROGRESS, _REPORT, _SIMULATION)
 
 
-def job_options(fn: F) -> F:
-    """Attach the options shared by download, plan, compare, coordinator and worker."""
-    for opt in reversed(_JOB_OPTIONS):
-        fn = opt(fn)
-    return fn
+def options(*groups: list[Callable[[F], F]]) -> Callable[[F], F]:
+    """Attach option groups to a command, in order."""
+
+    def attach(fn: F) -> F:
+        for opt in reversed([o for g in groups for o in g]):
+            fn = opt(fn)
+        return fn
+
+    return attach
 
 
 def job_setting_names() -> tuple[str, ...]:
-    """Return the names of the shared job options that override a setting of that name, in option order."""
+    """Return the names of the options that override a setting of that name, in option order."""
     from tgfetch.config import Settings
 
     # Derived from the options themselves (applied to a throw-away command), so a new
     # --flag whose parameter name is a Settings field becomes an override on its own.
-    probe = job_options(click.Command("probe"))
+    probe = options(*_ALL_GROUPS)(click.Command("probe"))
     return tuple(p.name for p in probe.params if p.name is not None and p.name in Settings.model_fields)
 
 
@@ -104,13 +153,14 @@ def build_options(kw: dict[str, Any]) -> CommandOptions:
 
     # Only the shared job options: a command's own flags (--redis, --machine) stay its arguments.
     overrides = {k: kw.pop(k, None) for k in job_setting_names()}
-    env_file: Path = kw.pop("env_file")
-    settings = load_settings(env_file=env_file, **overrides)
+    env_file: str | None = kw.pop("env_file", None) or None
+    settings = load_settings(env_file=env_file or ".env", require_env_file=env_file is not None, **overrides)
     # Always take the --sim-* flags out, so that only the command's own keywords remain.
     sim_kw = {k.removeprefix("sim_"): kw.pop(k) for k in list(kw) if k.startswith("sim_")}
     sim = SimOptions(**sim_kw) if kw.pop("simulate", False) else None
     display = kw.pop("display", None) or "auto"
-    return CommandOptions(settings=settings, simulate=sim, report=kw.pop("report", None), display=display)
+    report = kw.pop("report", None)
+    return CommandOptions(settings=settings, simulate=sim, report=Path(report) if report else None, display=display)
 
 
 def run_command(fn: Callable[..., Coroutine[Any, Any, int]]) -> Callable[..., None]:
@@ -127,7 +177,9 @@ def run_command(fn: Callable[..., Coroutine[Any, Any, int]]) -> Callable[..., No
         secrets = [x.get_secret_value() for x in s.tg_session_strings]
         if s.tg_api_hash is not None:
             secrets.append(s.tg_api_hash.get_secret_value())
-        setup_logging(s.log_level, secrets, s.log_file)
+        # --quiet shows only the summary: INFO lines too, unless LOG_LEVEL was asked for.
+        quiet = opts.display == "quiet" and "log_level" not in s.model_fields_set
+        setup_logging("WARNING" if quiet else s.log_level, secrets, s.log_file)
         code = asyncio.run(fn(opts, **kw))
         sys.exit(code)
 
@@ -145,11 +197,14 @@ def cli(ctx: click.Context) -> None:
     `download` with the settings from the environment and `.env`.
     """
     if ctx.invoked_subcommand is None:
-        ctx.invoke(download)
+        # Parsed like `tgfetch download` with no flags, so that environment variables
+        # (SIMULATE=1, say) reach its options.
+        with download.make_context("download", [], parent=ctx) as sub:
+            download.invoke(sub)
 
 
 @cli.command()
-@job_options
+@options(_COMMON, _CHANNEL, _SCAN, _MODE, _METRIC, _FILES, _PROGRESS, _REPORT, _SIMULATION)
 @run_command
 async def download(opts: CommandOptions) -> int:
     """Scan, plan and download the channel's media (the default command)."""
@@ -159,7 +214,7 @@ async def download(opts: CommandOptions) -> int:
 
 
 @cli.command()
-@job_options
+@options(_COMMON, _CHANNEL, _SCAN, _MODE, _METRIC, _REPORT, _SIMULATION)
 @run_command
 async def plan(opts: CommandOptions) -> int:
     """Scan and plan, then print the plan report (downloads nothing)."""
@@ -169,7 +224,7 @@ async def plan(opts: CommandOptions) -> int:
 
 
 @cli.command()
-@job_options
+@options(_COMMON, _CHANNEL, _SCAN, _METRIC, _REPORT, _SIMULATION)
 @run_command
 async def compare(opts: CommandOptions) -> int:
     """Scan, then plan with every strategy and print a comparison table."""
@@ -194,11 +249,12 @@ def demo(dest: Path, messages: int) -> None:
 
 @cli.command()
 @click.argument("name")
-@click.option("--phone", help="Phone number (asked for when missing; never logged).")
-@click.option("--session-dir", type=click.Path(path_type=Path), help="TG_SESSION_DIR.")
+@click.option("--phone", help="Phone number in international format (asked for when missing; never logged).")
+@click.option("--session-dir", type=click.Path(), help="TG_SESSION_DIR (default ./sessions).")
 @click.option("--simulate", is_flag=True, help="Log in to the built-in simulated Telegram.")
-@click.option("--env-file", type=click.Path(path_type=Path), default=Path(".env"), show_default=True)
-def login(name: str, phone: str | None, session_dir: Path | None, simulate: bool, env_file: Path) -> None:
+@options(_COMMON)
+def login(name: str, phone: str | None, session_dir: str | None, simulate: bool, env_file: str | None,
+          log_level: str | None, log_file: str | None) -> None:
     """Create the session file NAME interactively (phone, code, 2FA password)."""
     import asyncio
 
@@ -206,13 +262,14 @@ def login(name: str, phone: str | None, session_dir: Path | None, simulate: bool
     from tgfetch.config import load_settings
     from tgfetch.logs import setup_logging
 
-    settings = load_settings(env_file=env_file, tg_session_dir=session_dir)
-    setup_logging(settings.log_level)
+    settings = load_settings(env_file=env_file or ".env", require_env_file=bool(env_file),
+                             tg_session_dir=session_dir or None, log_level=log_level, log_file=log_file or None)
+    setup_logging(settings.log_level, log_file=settings.log_file)
     sys.exit(asyncio.run(run_login(settings, name, phone, simulate)))
 
 
 @cli.command()
-@job_options
+@options(_COMMON, _CHANNEL, _SCAN, _MODE, _METRIC, _QUIET, _SIMULATION)
 @click.option("--redis", "redis_url", help="Redis URL (redis:// or rediss://), or REDIS_URL.")
 @click.option("--insecure", is_flag=True, help="Allow a non-loopback Redis without a password.")
 @click.option("--expect-accounts", type=click.IntRange(0), default=0, show_default=True,
@@ -231,7 +288,7 @@ async def coordinator(opts: CommandOptions, redis_url: str | None, insecure: boo
 
 
 @cli.command()
-@job_options
+@options(_COMMON, _CHANNEL, _FILES, _QUIET, _REPORT, _SIMULATION)
 @click.option("--redis", "redis_url", help="Redis URL (redis:// or rediss://), or REDIS_URL.")
 @click.option("--machine", "machine_name", help="This machine's name (default: host name).")
 @click.option("--insecure", is_flag=True, help="Allow a non-loopback Redis without a password.")
@@ -246,6 +303,36 @@ async def worker(opts: CommandOptions, redis_url: str | None, machine_name: str 
     return await run_worker(opts, redis_url, machine_name, insecure, lease_s)
 
 
+def _one_line(exc: click.ClickException) -> str:
+    """A click error as one line, with where to look for what is allowed."""
+    msg = " ".join(exc.format_message().split())
+    ctx = getattr(exc, "ctx", None)
+    if isinstance(exc, click.UsageError) and ctx is not None:
+        msg += f" (see '{ctx.command_path} --help')"
+    return msg
+
+
+@cli.command()
+@click.argument("directory", metavar="[DIR]", required=False, type=click.Path(path_type=Path))
+@click.option("--dest", type=click.Path(path_type=Path), help="DOWNLOAD_DIR (the same as DIR).")
+@click.option("--state-db", type=click.Path(path_type=Path),
+              help="The state DB (default: STATE_DB, else DIR's or its one channel folder's .tgfetch.sqlite).")
+@click.option("--all", "show_all", is_flag=True, help="List every problem file (default: the first 20).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--env-file", type=click.Path(path_type=Path), default=Path(".env"), show_default=True,
+              help="The .env file to read.")
+def verify(directory: Path | None, dest: Path | None, state_db: Path | None, show_all: bool, as_json: bool,
+           quiet: bool, env_file: Path) -> None:
+    """Re-hash the downloaded files; report missing, changed and extra files (exit 1 if any)."""
+    from tgfetch.verify import run_verify
+
+    if directory is not None and dest is not None and directory != dest:
+        raise click.UsageError("give the download folder once: DIR or --dest")
+    sys.exit(run_verify(directory or dest, state_db=state_db, env_file=env_file, show_all=show_all,
+                        as_json=as_json, quiet=quiet))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; turn tgfetch errors into one line and an exit code."""
     try:
@@ -257,7 +344,7 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("tgfetch: interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"tgfetch: error: {_one_line(exc)}", err=True)
         sys.exit(EXIT_USAGE if exc.exit_code == 2 else exc.exit_code)
     except KeyboardInterrupt:
         click.echo("tgfetch: interrupted; state kept, rerun to resume", err=True)

@@ -18,14 +18,15 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from tgfetch.errors import ConfigError
 from tgfetch.model import DistributionMode, LoadBalanceMetric
 
-__all__ = ["LOG_LEVELS", "Settings", "check_env_file", "load_settings"]
+__all__ = ["LOG_LEVELS", "Settings", "check_env_file", "check_phone", "is_session_name", "load_settings"]
 
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 _BOOL = "a boolean (true/false, 1/0, yes/no, on/off)"
 
 # What each variable allows, used in every error message about it.
 ALLOWED: dict[str, str] = {
-    "task_distribution_mode": "one of " + ", ".join(DistributionMode.names()),
+    "task_distribution_mode": "one of " + ", ".join(DistributionMode.names()) + " or an installed plugin's name",
+    "custom_strategy": "module:Class naming a TaskDistributionStrategy subclass (e.g. mypackage.strategies:MyStrategy)",
     "load_balance_metric": "one of " + ", ".join(LoadBalanceMetric.names()),
     "max_imbalance_ratio": "a number from 0 to 1",
     "prefer_large_groups_first": _BOOL,
@@ -36,27 +37,49 @@ ALLOWED: dict[str, str] = {
     "enable_strategy_comparison": _BOOL,
     "auto_strategy_recommendation": _BOOL,
     "log_level": "one of " + ", ".join(LOG_LEVELS),
-    "tg_api_id": "a positive integer (from my.telegram.org)",
+    "tg_api_id": "the api_id from my.telegram.org (an integer from 1 to 2147483647)",
     "tg_api_hash": "the 32-hex-digit api_hash from my.telegram.org",
-    "tg_sessions": "comma-separated session names (letters, digits, _ and -)",
+    "tg_sessions": "comma-separated session names (1 to 64 letters, digits, _ and -), each once",
     "tg_session_dir": "a directory path",
     "tg_session_strings": "comma-separated Telethon string sessions",
     "channel": "a username (@name), a t.me link or a numeric id",
-    "start_message_id": "an integer of at least 1",
-    "end_message_id": "an integer of at least 1",
-    "download_dir": "a directory path",
+    "start_message_id": "a message id of at least 1 (and at most 2147483647)",
+    "end_message_id": "a message id of at least 1 (and at most 2147483647)",
+    "download_dir": "a directory path (not an existing file)",
     "max_concurrent_downloads_per_client": "an integer from 1 to 64",
-    "state_db": "a file path",
-    "file_name_template": "a template using {message_id}, {date}, {album_id}, {index}, {file_name}, {ext}",
+    "state_db": "a file path (not a directory)",
+    "file_name_template": "a template of the fields in README (FILE_NAME_TEMPLATE), with {message_id}",
     "flood_wait_handoff_seconds": "a number of seconds of at least 0",
     "max_file_retries": "an integer from 0 to 100",
     "rpc_timeout": "a number of seconds greater than 0",
-    "log_file": "a file path",
+    "log_file": "a file path (not a directory)",
     "redis_url": "a redis:// or rediss:// URL",
     "machine_name": "a name of letters, digits, ., _ and -",
 }
 
-_TEMPLATE_FIELDS = ("message_id", "date", "album_id", "index", "file_name", "ext", "media_type")
+MAX_INT32 = 2**31 - 1  # api_id and message ids are 32-bit on Telegram
+
+
+def is_session_name(name: str) -> bool:
+    """True for a session name: 1 to 64 ASCII letters, digits, _ and - (so never a path)."""
+    return bool(re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name))
+
+
+def check_phone(phone: str) -> str:
+    """The phone number in international format (digits with an optional +), or ConfigError."""
+    digits = re.sub(r"[\s().-]", "", phone.strip())
+    if not re.fullmatch(r"\+?[0-9]{7,15}", digits):
+        raise ConfigError("the phone number is not allowed: expected international format, e.g. +15551234567 "
+                          "(7 to 15 digits)")
+    return digits if digits.startswith("+") else "+" + digits
+
+
+def _kind(path: Path) -> str:
+    """'dir', 'file', 'missing', or ValueError when the system cannot even look it up."""
+    try:
+        return "dir" if path.is_dir() else "file" if path.exists() else "missing"
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot be used as a path ({getattr(exc, 'strerror', None) or exc})") from None
 
 
 def _split_commas(value: Any) -> Any:
@@ -78,6 +101,7 @@ class Settings(BaseSettings):
     )
 
     task_distribution_mode: str = "media_group_aware"
+    custom_strategy: str | None = None
     load_balance_metric: LoadBalanceMetric = LoadBalanceMetric.FILE_COUNT
     max_imbalance_ratio: float = Field(0.3, ge=0.0, le=1.0, allow_inf_nan=False)
     prefer_large_groups_first: bool = True
@@ -89,14 +113,14 @@ class Settings(BaseSettings):
     auto_strategy_recommendation: bool = True
     log_level: str = "INFO"
 
-    tg_api_id: int | None = Field(None, gt=0)
+    tg_api_id: int | None = Field(None, gt=0, le=MAX_INT32)
     tg_api_hash: SecretStr | None = None
     tg_sessions: Annotated[list[str], NoDecode] = Field(default_factory=list)
     tg_session_dir: Path = Path("sessions")
     tg_session_strings: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     channel: str | None = None
-    start_message_id: int | None = Field(None, ge=1)
-    end_message_id: int | None = Field(None, ge=1)
+    start_message_id: int | None = Field(None, ge=1, le=MAX_INT32)
+    end_message_id: int | None = Field(None, ge=1, le=MAX_INT32)
     download_dir: Path = Path("downloads")
     max_concurrent_downloads_per_client: int = Field(3, ge=1, le=64)
     state_db: Path | None = None
@@ -113,9 +137,29 @@ class Settings(BaseSettings):
     def _mode(cls, v: Any) -> Any:
         if isinstance(v, DistributionMode):
             return v.value
-        if not isinstance(v, str) or v.strip().lower() not in DistributionMode.names():
+        if not isinstance(v, str) or not v.strip() or any(c.isspace() for c in v.strip()):
             raise ValueError("unknown mode")
         return v.strip().lower()
+
+    @model_validator(mode="after")
+    def _known_mode(self) -> Settings:
+        # Built-in modes cost nothing; any other name must be an installed plugin's (read lazily).
+        mode, builtin = self.task_distribution_mode, DistributionMode.names()
+        plugins = [] if mode in builtin else DistributionMode.plugin_names()
+        if mode in builtin or mode in plugins:
+            return self
+        valid = builtin + [p for p in plugins if p not in builtin]
+        raise ValueError(f"TASK_DISTRIBUTION_MODE={mode!r} is not allowed: expected one of {', '.join(valid)} "
+                         "(the built-in modes and the installed tgfetch.strategies plugins)")
+
+    @field_validator("custom_strategy")
+    @classmethod
+    def _custom_strategy(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        if not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", v.strip()):
+            raise ValueError("not of the form module:Class")
+        return v.strip()
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -123,6 +167,35 @@ class Settings(BaseSettings):
         if not isinstance(v, str) or v.strip().upper() not in LOG_LEVELS:
             raise ValueError("unknown level")
         return v.strip().upper()
+
+    @field_validator("tg_api_hash")
+    @classmethod
+    def _api_hash(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not re.fullmatch(r"[0-9a-fA-F]{32}", v.get_secret_value()):
+            raise ValueError("not 32 hexadecimal digits")
+        return v
+
+    @field_validator("state_db", "log_file", "download_dir", mode="before")
+    @classmethod
+    def _empty_path(cls, v: Any) -> Any:
+        # An empty path means the default (as an empty variable does), never the current folder.
+        return None if isinstance(v, str) and not v.strip() else v
+
+    @field_validator("state_db", "log_file")
+    @classmethod
+    def _file_path(cls, v: Path | None) -> Path | None:
+        if v is not None and _kind(v) == "dir":
+            raise ValueError("is a directory")
+        return v
+
+    @field_validator("download_dir")
+    @classmethod
+    def _dir_path(cls, v: Path | None) -> Path:
+        if v is None:
+            return Path("downloads")
+        if _kind(v) == "file":
+            raise ValueError("is a file")
+        return v
 
     @field_validator("tg_sessions", "tg_session_strings", mode="before")
     @classmethod
@@ -133,10 +206,11 @@ class Settings(BaseSettings):
     @classmethod
     def _session_names(cls, v: list[str]) -> list[str]:
         for name in v:
-            if not name.replace("_", "").replace("-", "").isalnum() or not name.isascii():
-                raise ValueError(f"bad session name {name!r}")
-        if len(set(v)) != len(v):
-            raise ValueError("a session name is listed twice")
+            if not is_session_name(name):
+                raise ValueError(f"{name!r} is not a session name")
+        twice = sorted({n for n in v if v.count(n) > 1})
+        if twice:
+            raise ValueError(f"{', '.join(map(repr, twice))} listed twice: each session name once")
         return v
 
     @field_validator("channel")
@@ -154,15 +228,13 @@ class Settings(BaseSettings):
     @field_validator("file_name_template")
     @classmethod
     def _template(cls, v: str) -> str:
-        import string
+        from tgfetch.download.naming import check_template
 
         try:
-            names = [f for _, f, _, _ in string.Formatter().parse(v) if f is not None]
+            check_template(v)  # the one check relative_path runs too, with the one list of fields
         except ValueError as exc:
-            raise ValueError(str(exc)) from None
-        bad = [n for n in names if n.split(":")[0].split("!")[0] not in _TEMPLATE_FIELDS]
-        if bad or "message_id" not in names:
-            raise ValueError("template must contain {message_id} and only known fields")
+            # A ConfigError, not a ValueError: the reason names the field and every allowed one.
+            raise ConfigError(f"FILE_NAME_TEMPLATE={v!r} is not allowed: {exc}") from None
         return v
 
     @field_validator("machine_name")
@@ -183,15 +255,6 @@ class Settings(BaseSettings):
         return self
 
     @property
-    def state_db_path(self) -> Path:
-        """The SQLite state file (default: DOWNLOAD_DIR/.tgfetch.sqlite)."""
-        return self.state_db_for(self.download_dir)
-
-    def state_db_for(self, dest: str | os.PathLike[str]) -> Path:
-        """The state file of a job downloading into `dest` (STATE_DB when set)."""
-        return self.state_db if self.state_db is not None else Path(dest) / ".tgfetch.sqlite"
-
-    @property
     def mode(self) -> str:
         """The configured distribution mode name."""
         return self.task_distribution_mode
@@ -208,7 +271,11 @@ def _describe(err: dict[str, Any]) -> str:
     allowed = ALLOWED.get(name, str(err.get("msg", "")))
     if isinstance(shown, list):
         shown = ",".join(str(x) for x in shown)
-    return f"{name.upper()}={shown!r} is not allowed: expected {allowed}"
+    if isinstance(shown, Path):
+        shown = str(shown)
+    detail = str(err.get("msg", "")).removeprefix("Value error, ") if err.get("type") == "value_error" else ""
+    why = f"{detail}; " if detail and name not in {"tg_api_hash", "tg_session_strings", "redis_url"} else ""
+    return f"{name.upper()}={shown!r} is not allowed: {why}expected {allowed}"
 
 
 def check_env_file(path: str | os.PathLike[str]) -> None:
@@ -236,10 +303,18 @@ def check_env_file(path: str | os.PathLike[str]) -> None:
             raise ConfigError(f"{path} line {line}: cannot parse {what}: expected NAME=value")
 
 
-def load_settings(env_file: str | os.PathLike[str] | None = Path(".env"), **overrides: Any) -> Settings:
-    """Read settings; convert every validation problem into one ConfigError line."""
+def load_settings(env_file: str | os.PathLike[str] | None = Path(".env"), *, require_env_file: bool = False,
+                  **overrides: Any) -> Settings:
+    """Read settings; convert every validation problem into one ConfigError line.
+
+    `env_file` is read when it exists; with `require_env_file` (a file the user named)
+    a missing or unreadable one is an error.
+    """
     if env_file is not None:
         env_file = Path(env_file)
+        if require_env_file and not env_file.is_file():
+            what = "is a directory" if env_file.is_dir() else "does not exist"
+            raise ConfigError(f"--env-file {str(env_file)!r} {what}: expected a .env file of NAME=value lines")
         check_env_file(env_file)
     clean = {k: v for k, v in overrides.items() if v is not None}
     try:

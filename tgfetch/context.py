@@ -19,14 +19,14 @@ from telethon import TelegramClient
 
 from tgfetch.config import Settings
 from tgfetch.download.disk import Disk
-from tgfetch.download.layout import tmp_dir
+from tgfetch.download.layout import STATE_FILE, tmp_dir
 from tgfetch.download.naming import sanitize_component
-from tgfetch.errors import UsageError
-from tgfetch.store import ClientSpeed, StateStore
+from tgfetch.errors import TgfetchError, UsageError
+from tgfetch.store import ClientSpeed, StateStore, read_state
 from tgfetch.telegram.account import Account, ChannelRef
 from tgfetch.telegram.clients import open_accounts
 
-__all__ = ["JobContext", "channel_dir", "check_destination", "job_range", "open_job"]
+__all__ = ["JobContext", "channel_dir", "check_destination", "default_state_db", "job_range", "open_job"]
 
 log = logging.getLogger("tgfetch")
 
@@ -104,6 +104,23 @@ def check_destination(dest: str | os.PathLike[str]) -> None:
         raise UsageError(f"DOWNLOAD_DIR={str(path)!r} is not writable")
 
 
+def default_state_db(dest: str | os.PathLike[str], root: Path, channel_id: int) -> Path:
+    """The state DB of one channel's job: in its channel folder, so that several channels can share
+    DOWNLOAD_DIR.  A job started before that, whose DB is DOWNLOAD_DIR/.tgfetch.sqlite, keeps it."""
+    legacy = Path(dest) / STATE_FILE
+    if legacy.is_file() and _bound_channel(legacy) == channel_id:
+        return legacy
+    return root / STATE_FILE
+
+
+def _bound_channel(db: Path) -> int | None:
+    """The channel id a state DB belongs to (None when it cannot be read as one); no lock taken."""
+    try:
+        return int(read_state(db).meta.get("channel_id", ""))
+    except (TgfetchError, ValueError):
+        return None
+
+
 @contextlib.asynccontextmanager
 async def open_job(clients: Mapping[str, TelegramClient], channel: str, settings: Settings,
                    dest: str | os.PathLike[str]) -> AsyncIterator[JobContext]:
@@ -111,9 +128,10 @@ async def open_job(clients: Mapping[str, TelegramClient], channel: str, settings
     dest = Path(dest)
     check_destination(dest)
     accounts, ref, top = await open_accounts(clients, channel, settings)
-    with StateStore.open(settings.state_db_for(dest), channel_id=ref.channel_id, channel_key=ref.key,
+    root = channel_dir(dest.resolve(), ref)
+    db = settings.state_db if settings.state_db is not None else default_state_db(dest, root, ref.channel_id)
+    with StateStore.open(db, channel_id=ref.channel_id, channel_key=ref.key,
                          template=settings.file_name_template) as store:
-        root = channel_dir(dest.resolve(), ref)
         shutil.rmtree(tmp_dir(root), ignore_errors=True)  # temporary files of an interrupted run
         disk = Disk(root, store)
         try:

@@ -5,11 +5,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from telethon import TelegramClient
 
@@ -25,6 +26,9 @@ from tgfetch.model import LoadBalanceMetric, MessageCollection, TaskDistribution
 from tgfetch.outcome import JobReport, client_summary
 from tgfetch.telegram.clients import open_accounts
 from tgfetch.telegram.scan import ScanResult, scan_accounts
+
+if TYPE_CHECKING:
+    from tgfetch.distribution import TaskDistributor
 
 __all__ = ["JobReport", "Monitor", "download_channel", "plan_scan", "scan_channel"]
 
@@ -45,11 +49,13 @@ async def scan_channel(
 async def plan_scan(
     scan: ScanResult, names: list[str], settings: Settings, speeds: Mapping[str, float] | None = None,
     collection: MessageCollection | None = None, mode: str | None = None, overhead: float | None = None,
+    distributor: TaskDistributor | None = None,
 ) -> TaskDistributionResult:
     """Plan the scanned groups over the clients with the configured strategy.
 
     `speeds` (bytes/s) and `overhead` (seconds per file) are the learned ones; they
     are used only when the plan may balance estimated time (None: the defaults).
+    `distributor` lends the strategies registered on it; `settings` still rule.
     """
     from tgfetch.distribution import TaskDistributor
 
@@ -65,18 +71,22 @@ async def plan_scan(
         slowest = min(speeds.values())
         use_speeds = {n: speeds.get(n, slowest) for n in names}
         use_overhead = overhead
-    return await TaskDistributor(settings).distribute(
+    planner = distributor.with_settings(settings) if distributor is not None else TaskDistributor(settings)
+    return await planner.distribute(
         coll, names, mode=mode, client_speeds=use_speeds, scanned_by=scan.scanned_by, file_overhead=use_overhead)
 
 
 async def download_channel(
     clients: Mapping[str, TelegramClient], channel: str, first_id: int | None, last_id: int | None,
     dest: str | os.PathLike[str], settings: Settings, *, monitor: Monitor | None = None, stealing: bool = True,
-    backups: bool = True, on_plan: OnPlan | None = None,
+    backups: bool = True, on_plan: OnPlan | None = None, on_abort: Callable[[JobReport], Any] | None = None,
+    distributor: TaskDistributor | None = None,
 ) -> JobReport:
     """Scan, plan and download the channel's media; return what was done.
 
-    `monitor` shows progress while files download; `on_plan` sees the plan before they start.
+    `monitor` shows progress while files download; `on_plan` sees the plan before they start;
+    `on_abort` gets the report of what was done when the download stops on an error or an
+    interruption (the error is raised after it). `distributor` plans with the strategies registered on it.
     """
     t0 = time.monotonic()
     async with open_job(clients, channel, settings, dest) as job:
@@ -85,8 +95,15 @@ async def download_channel(
         scan = await scan_accounts(job.accounts, job.ref, first, last, settings, job.top)
         stages["scan"] = time.monotonic() - t0 - sum(stages.values())
         pending = resume(scan.collection.groups, settings.file_name_template, job.disk)
-        run = _Download(job, scan, pending, stealing=stealing, backups=backups)
-        await run.go(monitor, on_plan, stages, t0)
+        run = _Download(job, scan, pending, stealing=stealing, backups=backups, distributor=distributor)
+        try:
+            await run.go(monitor, on_plan, stages, t0)
+        except BaseException as exc:
+            if on_abort is not None:
+                interrupted = isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
+                on_abort(run.report(first, last, stages, time.monotonic() - t0,
+                                    outcome="interrupted" if interrupted else "error", error=str(exc)))
+            raise
         report = run.report(first, last, stages, time.monotonic() - t0)
     if not any(a.dead is None for a in job.accounts.values()):
         raise TelegramAccessError("every account lost access during the job; state kept, rerun with working sessions")
@@ -96,8 +113,9 @@ async def download_channel(
 class _Download:
     """The plan-and-download part of one `download_channel` call."""
 
-    def __init__(self, job: JobContext, scan: ScanResult, pending: Pending, *, stealing: bool, backups: bool) -> None:
-        self.job, self.scan, self.pending = job, scan, pending
+    def __init__(self, job: JobContext, scan: ScanResult, pending: Pending, *, stealing: bool, backups: bool,
+                 distributor: TaskDistributor | None = None) -> None:
+        self.job, self.scan, self.pending, self.distributor = job, scan, pending, distributor
         self.stealing, self.backups = stealing, backups
         self.alive = job.alive
         self.stats = {n: ClientStats(n) for n in self.alive}
@@ -105,6 +123,7 @@ class _Download:
         self.learned = {k: v.bytes_per_s for k, v in history.items()}
         # The planner's per-file cost: the mean measured overhead of this job's accounts.
         self.overhead = sum(v.overhead_s for v in history.values()) / len(history) if history else None
+        self.fetched_before = job.store.fetched_bytes()  # the counter spans every run of the job
         self.plan: TaskDistributionResult | None = None
         self.engine: DownloadEngine | None = None
 
@@ -116,7 +135,8 @@ class _Download:
             return
         settings = self.job.settings
         self.plan = await plan_scan(self.scan, list(self.alive), settings, self.learned,
-                                    MessageCollection.of_groups(self.pending.groups), overhead=self.overhead)
+                                    MessageCollection.of_groups(self.pending.groups), overhead=self.overhead,
+                                    distributor=self.distributor)
         if on_plan is not None:
             on_plan(self.plan, self.scan)
         per_client = works(self.pending, {a.client_name: a.message_groups for a in self.plan.client_assignments},
@@ -136,8 +156,9 @@ class _Download:
             # Backup copies that lost (or a killed run's) are of no further use.
             shutil.rmtree(backup_dir(self.job.root), ignore_errors=True)
 
-    def report(self, first: int, last: int, stages: dict[str, float], elapsed: float) -> JobReport:
-        """What this call did."""
+    def report(self, first: int, last: int, stages: dict[str, float], elapsed: float, *,
+               outcome: str = "", error: str = "") -> JobReport:
+        """What this call did (so far)."""
         engine, job = self.engine, self.job
         return JobReport(
             channel=job.ref.key, first_id=first, last_id=last,
@@ -146,6 +167,6 @@ class _Download:
             failures=dict(engine.failures if engine else {}),
             clients=client_summary(engine.scheduler if engine else None, self.stats, self.alive),
             api_calls={n: a.rpc_counts() for n, a in job.accounts.items()},
-            elapsed_s=elapsed, dest=job.root, fetched_bytes=job.store.fetched_bytes(),
-            stage_seconds={k: round(v, 4) for k, v in stages.items()},
+            elapsed_s=elapsed, dest=job.root, fetched_bytes=job.store.fetched_bytes() - self.fetched_before,
+            stage_seconds={k: round(v, 4) for k, v in stages.items()}, outcome=outcome, error=error,
         )

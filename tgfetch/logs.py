@@ -8,6 +8,8 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from tgfetch.errors import ConfigError
+
 __all__ = ["RedactingFilter", "setup_logging"]
 
 # Telethon string sessions and api hashes have recognisable shapes; redact them
@@ -45,6 +47,16 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+def _file_handler(path: Path) -> logging.Handler:
+    """A handler appending to LOG_FILE, or one ConfigError line saying why it cannot."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return logging.FileHandler(path, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"LOG_FILE={str(path)!r} cannot be written ({exc.strerror or type(exc).__name__}): "
+                          "expected a file path in a writable folder") from None
+
+
 def setup_logging(level: str, secrets: Iterable[str] = (),
                   log_file: str | os.PathLike[str] | None = None) -> RedactingFilter:
     """Configure the 'tgfetch' and 'telethon' loggers; return the redaction filter."""
@@ -54,9 +66,7 @@ def setup_logging(level: str, secrets: Iterable[str] = (),
         root.removeHandler(h)
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     if log_file is not None:
-        log_file = Path(log_file)
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+        handlers.append(_file_handler(Path(log_file)))
     fmt = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
     for h in handlers:
         h.setFormatter(fmt)

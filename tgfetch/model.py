@@ -9,7 +9,9 @@ from datetime import datetime
 from typing import Any
 
 __all__ = [
+    "STRATEGY_ENTRY_POINTS",
     "ClientAssignment",
+    "CustomMetric",
     "DistributionMetrics",
     "DistributionMode",
     "LoadBalanceMetric",
@@ -18,6 +20,10 @@ __all__ = [
     "MessageInfo",
     "TaskDistributionResult",
 ]
+
+
+#: The entry-point group of installed strategy plugins: name = mode name, value = ``module:Class``.
+STRATEGY_ENTRY_POINTS = "tgfetch.strategies"
 
 
 class DistributionMode(enum.StrEnum):
@@ -33,6 +39,15 @@ class DistributionMode(enum.StrEnum):
     def names(cls) -> list[str]:
         """Return the valid values, in declaration order."""
         return [m.value for m in cls]
+
+    @classmethod
+    def plugin_names(cls) -> list[str]:
+        """Return the mode names installed plugins declare (STRATEGY_ENTRY_POINTS), sorted; nothing is imported."""
+        from importlib.metadata import entry_points
+
+        fixed = {cls.RANGE_BASED.value, cls.MEDIA_GROUP_AWARE.value, cls.LOAD_BALANCED.value, cls.AUTO.value}
+        names = {ep.name.strip().lower() for ep in entry_points(group=STRATEGY_ENTRY_POINTS)}
+        return sorted(names - fixed - {""})
 
 
 class LoadBalanceMetric(enum.StrEnum):
@@ -59,6 +74,12 @@ class LoadBalanceMetric(enum.StrEnum):
     def names(cls) -> list[str]:
         """Return the valid values (with the file_size alias)."""
         return [m.value for m in cls] + ["file_size"]
+
+
+class CustomMetric(enum.StrEnum):
+    """The metric of a plan balanced with a caller's load calculator (never a setting)."""
+
+    CUSTOM = "custom"
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +256,7 @@ class TaskDistributionResult:
 
     client_assignments: list[ClientAssignment]
     strategy: str
-    metric: LoadBalanceMetric
+    metric: LoadBalanceMetric | CustomMetric
     metrics: DistributionMetrics
     info: dict[str, Any] = field(default_factory=dict)
 

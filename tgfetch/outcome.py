@@ -13,7 +13,27 @@ from tgfetch.model import TaskDistributionResult
 from tgfetch.telegram.account import Account
 from tgfetch.telegram.scan import ScanResult
 
-__all__ = ["JobReport", "client_summary"]
+__all__ = ["JobReport", "client_summary", "plan_json", "scan_json"]
+
+
+def plan_json(plan: TaskDistributionResult | None) -> dict[str, Any]:
+    """A plan as JSON: strategy, metric, balance and each account's message ids."""
+    if plan is None:
+        return {}
+    m = plan.metrics
+    return {
+        "strategy": plan.strategy, "metric": str(plan.metric.value),
+        "makespan": m.makespan, "lower_bound": m.lower_bound, "gap": m.gap,
+        "balance_ratio": m.balance_ratio, "imbalance": m.imbalance,
+        "albums_split": list(m.albums_split), "validation_errors": list(m.validation_errors),
+        "clients": {a.client_name: a.message_ids for a in plan.client_assignments},
+    }
+
+
+def scan_json(scan: ScanResult) -> dict[str, Any]:
+    """What the scan did, as JSON."""
+    return {"range_calls": scan.range_calls, "edge_calls": scan.edge_calls,
+            "completed_albums": list(scan.completed_albums), "partial_albums": list(scan.partial_albums)}
 
 
 @dataclass
@@ -34,6 +54,8 @@ class JobReport:
     dest: Path
     fetched_bytes: int = 0
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    outcome: str = ""  # "interrupted" or "error" when the run did not end normally
+    error: str = ""
 
     @property
     def ok(self) -> bool:
@@ -45,29 +67,21 @@ class JobReport:
         """Files fetched by this run (not skipped)."""
         return [f for f in self.files if not f.skipped]
 
-    def _plan_json(self) -> dict[str, Any]:
-        if self.plan is None:
-            return {}
-        m = self.plan.metrics
-        return {
-            "strategy": self.plan.strategy, "metric": str(self.plan.metric.value),
-            "makespan": m.makespan, "lower_bound": m.lower_bound, "gap": m.gap,
-            "balance_ratio": m.balance_ratio, "imbalance": m.imbalance,
-            "albums_split": list(m.albums_split), "validation_errors": list(m.validation_errors),
-            "clients": {a.client_name: a.message_ids for a in self.plan.client_assignments},
-        }
+    @property
+    def result(self) -> str:
+        """How the run ended: done, files_failed, interrupted or error."""
+        return self.outcome or ("done" if self.ok else "files_failed")
 
     def to_json(self) -> dict[str, Any]:
         """The JSON report (`--report`)."""
         return {
+            "outcome": self.result, "error": self.error,
             "channel": self.channel, "first_id": self.first_id, "last_id": self.last_id,
-            "strategy": self.strategy, "plan": self._plan_json(), "clients": self.clients,
+            "strategy": self.strategy, "plan": plan_json(self.plan), "clients": self.clients,
             "files": [f.__dict__ for f in sorted(self.files, key=lambda f: f.message_id)],
             "failures": {str(k): v for k, v in self.failures.items()},
             "api_calls": self.api_calls, "elapsed_s": round(self.elapsed_s, 3),
-            "scan": {"range_calls": self.scan.range_calls, "edge_calls": self.scan.edge_calls,
-                     "completed_albums": list(self.scan.completed_albums),
-                     "partial_albums": list(self.scan.partial_albums)},
+            "scan": scan_json(self.scan),
             "fetched_bytes": self.fetched_bytes, "stage_seconds": self.stage_seconds,
         }
 

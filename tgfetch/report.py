@@ -149,16 +149,26 @@ def print_summary(console: Console, report: JobReport) -> None:
                   f"{report.elapsed_s:.1f}s; files in {report.dest}")
     busy = [c["seconds"] for c in report.clients.values() if c["files"]]
     if report.plan is not None and busy:
-        achieved = min(busy) / max(busy) if max(busy) > 0 else 1.0
-        console.print(f"balance: planned {report.plan.metrics.balance_ratio:.3f} ({report.plan.metric.value}), "
-                      f"achieved {achieved:.3f} (busy time, min/max)")
+        groups = sum(len(a.message_groups) for a in report.plan.client_assignments)
+        accounts = len(report.plan.client_assignments)
+        if groups < accounts:  # a resumed run with a few groups left: an idle account is no imbalance
+            console.print(f"balance: {groups} group(s) were left for {accounts} accounts: nothing to balance")
+        else:
+            achieved = min(busy) / max(busy) if max(busy) > 0 else 1.0
+            console.print(f"balance: planned {report.plan.metrics.balance_ratio:.3f} ({report.plan.metric.value}), "
+                          f"achieved {achieved:.3f} (busy time, min/max)")
     for mid, err in list(report.failures.items())[:20]:
         console.print(f"[red]failed[/red] message {mid}: {err}")
 
 
 def write_report(path: str | os.PathLike[str], report: JobReport) -> None:
     """Write the JSON report."""
+    write_json(path, report.to_json())
+
+
+def write_json(path: str | os.PathLike[str], data: dict[str, Any]) -> None:
+    """Write a JSON document (a report), creating its folder."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report.to_json(), indent=2, default=str), encoding="utf-8")
+    path.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
 

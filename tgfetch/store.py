@@ -34,6 +34,10 @@ Client speeds are a running EWMA across runs: when a previous value exists,
 
 Rows are read by column name (explicit column lists, ``sqlite3.Row``), never by
 position, so a later migration may add columns anywhere in a table.
+
+``read_state`` reads a state DB without the job lock (``tgfetch verify``): a
+read-only connection (``mode=ro``) and one WAL read snapshot, which never blocks
+the job's writes.
 """
 
 from __future__ import annotations
@@ -62,7 +66,9 @@ __all__ = [
     "ClientSpeed",
     "DoneFile",
     "StateCorruptError",
+    "StateSnapshot",
     "StateStore",
+    "read_state",
 ]
 
 SCHEMA_VERSION = 1
@@ -313,6 +319,75 @@ class StateStore:
         except sqlite3.DatabaseError:
             return False
         return [tuple(r) for r in rows] == [("ok",)]
+
+
+# ------------------------------------------------------------ read-only access
+
+# SQLite result codes (low byte) that mean "could not read the file", not "not a tgfetch database":
+# SQLITE_PERM, SQLITE_BUSY, SQLITE_LOCKED, SQLITE_READONLY, SQLITE_IOERR, SQLITE_CANTOPEN.
+_UNREADABLE_CODES = frozenset({3, 5, 6, 8, 10, 14})
+
+
+@dataclass(frozen=True, slots=True)
+class StateSnapshot:
+    """A state DB as one read saw it: its meta keys and its done files by message id."""
+
+    meta: dict[str, str]
+    done: dict[int, DoneFile]
+
+
+def read_state(path: str | os.PathLike[str]) -> StateSnapshot:
+    """Read a state DB's meta and done files read-only, without the job lock (safe beside a running job)."""
+    db = Path(path)
+    _check_header_readonly(db)
+    uri = db.resolve().as_uri() + "?mode=ro"
+    try:
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    except sqlite3.Error as e:
+        raise StorageError(f"cannot open the state DB {db}: {e}") from None
+    try:
+        conn.row_factory = sqlite3.Row
+        return _read_snapshot(conn, db)
+    except sqlite3.OperationalError as e:
+        if getattr(e, "sqlite_errorcode", 0) & 0xFF in _UNREADABLE_CODES:
+            raise StorageError(f"cannot read the state DB {db}: {e}") from None
+        raise _not_ours(db, str(e)) from None
+    except sqlite3.DatabaseError as e:
+        raise _not_ours(db, str(e)) from None
+    finally:
+        conn.close()
+
+
+def _check_header_readonly(db: Path) -> None:
+    """Refuse a file that is not SQLite (or is empty) without creating or changing it."""
+    try:
+        with open(db, "rb") as f:
+            head = f.read(len(_SQLITE_MAGIC))
+    except OSError as e:
+        raise StorageError(f"cannot open the state DB {db}: {e.strerror or e}") from None
+    if head != _SQLITE_MAGIC:
+        raise _not_ours(db, "not an SQLite file" if head else "the file is empty")
+
+
+def _read_snapshot(conn: sqlite3.Connection, db: Path) -> StateSnapshot:
+    """Read meta and done files in one read transaction (one consistent snapshot)."""
+    conn.execute("BEGIN")
+    try:
+        version = int(conn.execute("PRAGMA user_version").fetchone()["user_version"])
+        if version > SCHEMA_VERSION:
+            raise StateCorruptError(
+                f"state DB {db} was written by a newer tgfetch (schema {version} > {SCHEMA_VERSION}); upgrade tgfetch"
+            )
+        if version < 1:
+            raise _not_ours(db, "it has no tgfetch schema")
+        meta = {str(r["key"]): str(r["value"]) for r in conn.execute("SELECT key, value FROM meta")}
+        if not meta.get("channel_id", "").lstrip("-").isdigit():
+            raise _not_ours(db, "it is bound to no channel")
+        rows = conn.execute(f"{_SELECT_DONE} ORDER BY message_id").fetchall()
+    finally:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")  # a read transaction: nothing to keep
+    return StateSnapshot(meta, {r["message_id"]: _record(DoneFile, r) for r in rows})
 
 
 # ------------------------------------------------------------------- helpers

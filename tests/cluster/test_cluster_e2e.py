@@ -268,7 +268,7 @@ def report_rows(c: Cluster, machine: str) -> list[Row]:
 
 def state_db_rows(c: Cluster, machine: str) -> list[Row]:
     """Done rows of a dead worker's state DB (its lock died with it), opened read-only."""
-    db = c.dest(machine) / ".tgfetch.sqlite"
+    db = c.dest(machine) / CHANNEL_DIR / ".tgfetch.sqlite"
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         rows = con.execute("SELECT message_id, path, sha256, client FROM done_files").fetchall()

@@ -96,7 +96,7 @@ async def test_learned_speeds_are_saved_and_used_by_the_next_plan(tmp_path: Path
     clients = {n: sim.client(n, bandwidth=bw) for n, bw in BANDWIDTHS.items()}
     try:
         first = await download_channel(clients, sim.channel_username, 100, 249, dest, settings_for(dest))
-        with StateStore.open(dest / ".tgfetch.sqlite", channel_id=sim.channel_id, channel_key=first.channel,
+        with StateStore.open(first.dest / ".tgfetch.sqlite", channel_id=sim.channel_id, channel_key=first.channel,
                              template="{message_id}_{file_name}") as store:
             speeds = {n: s.bytes_per_s for n, s in store.load_speeds().items()}
         # Every account that delivered bytes has a measured speed, in the order of its bandwidth.
@@ -166,3 +166,29 @@ async def test_work_is_rebalanced_once_the_speeds_are_measured(tmp_path: Path,
     # (an album split between two scan batches may still cost one call).
     assert foreign["client3"] > 0 and foreign["client1"] <= 10 and calls["client1"] <= 1, (foreign, calls)
     assert sum(calls.values()) <= 3, calls
+
+
+async def test_report_numbers_of_a_fault_free_run_and_its_resumed_rerun(tmp_path: Path) -> None:
+    """No hand-offs without a failing account; fetched_bytes is this run's; a rerun with less
+    work than accounts reports no imbalance."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from tgfetch.report import print_summary
+
+    sim = channel()
+    dest = tmp_path / "dl"
+    first = await run(sim, dest)
+    check_all_files(sim, first)
+    assert all(c["handoffs"] == 0 for c in first.clients.values()), first.clients
+    assert first.fetched_bytes >= sum(f.size for f in first.downloaded)
+    # Lose one single file (not an album member): the rerun downloads it alone.
+    lone = next(f for f in first.files if sim.message(f.message_id).grouped_id is None)
+    (first.dest / lone.path).unlink()
+    again = await run(sim, dest)
+    assert [f.message_id for f in again.downloaded] == [lone.message_id]
+    assert again.fetched_bytes == lone.size
+    out = StringIO()
+    print_summary(Console(file=out, width=200), again)
+    assert "nothing to balance" in out.getvalue() and "planned 0.000" not in out.getvalue()

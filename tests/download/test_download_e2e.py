@@ -23,6 +23,7 @@ from download_helpers import (
     subprocess_env,
 )
 
+from tgfetch.download.layout import STATE_FILE
 from tgfetch.download.naming import MAX_COMPONENT_BYTES
 from tgfetch.errors import StateMismatchError, UsageError
 from tgfetch.job import JobReport
@@ -76,7 +77,7 @@ async def test_whole_channel_three_clients_then_rerun_downloads_nothing(
     _check_names_stay_inside(sim, report, tmp_path)
     _check_duplicates_fetched_once(sim, report)
     _check_other_dcs(sim, report)
-    check_state_db(sim, dest / ".tgfetch.sqlite", report.dest)
+    check_state_db(sim, report.dest / ".tgfetch.sqlite", report.dest)
 
     # Second run: new clients, same destination and state DB -> nothing is fetched.
     before = {n: sim.rpc_counts(n) for n in NAMES}
@@ -259,22 +260,45 @@ async def test_destination_read_only_dir(tmp_path: Path) -> None:
         ro.chmod(0o700)
 
 
-async def test_state_db_of_another_channel_is_refused(tmp_path: Path) -> None:
+async def test_two_channels_share_a_download_dir_each_with_its_own_state(tmp_path: Path) -> None:
     dest = tmp_path / "dl"
     one = SimulatedTelegram(seed=4, messages=60, first_id=1000, size_scale=0.002, channel="channel_one")
-    first = await run_job(one, dest)
+    two = SimulatedTelegram(seed=4, messages=60, first_id=1000, size_scale=0.002, channel="channel_two")
+    assert (await run_job(one, dest)).ok
+    second = await run_job(two, dest)
+    check_all_files(two, second)
+    assert (dest / "channel_one" / STATE_FILE).is_file() and (dest / "channel_two" / STATE_FILE).is_file()
+    again = await run_job(one, dest)
+    assert again.downloaded == [] and again.ok
+
+
+async def test_state_db_of_another_channel_is_refused(tmp_path: Path) -> None:
+    dest = tmp_path / "dl"
+    settings = settings_for(dest, state_db=tmp_path / "shared.sqlite")
+    one = SimulatedTelegram(seed=4, messages=60, first_id=1000, size_scale=0.002, channel="channel_one")
+    first = await run_job(one, dest, settings=settings)
     assert first.ok
     two = SimulatedTelegram(seed=4, messages=60, first_id=1000, size_scale=0.002, channel="channel_two")
     assert two.channel_id != one.channel_id
     with pytest.raises(StateMismatchError) as err:
-        await run_job(two, dest)
+        await run_job(two, dest, settings=settings)
     assert err.value.exit_code == 2
     assert "channel_one" in str(err.value)
     assert not (dest / "channel_two").exists() or files_under(dest / "channel_two") == []
     assert sum(two.rpc_counts(n)["GetFileRequest"] for n in NAMES) == 0
     # The first channel's state is untouched: a rerun of it still downloads nothing.
-    again = await run_job(one, dest)
+    again = await run_job(one, dest, settings=settings)
     assert again.downloaded == [] and again.ok
+
+
+async def test_a_job_started_with_the_old_shared_state_db_keeps_it(tmp_path: Path) -> None:
+    dest = tmp_path / "dl"
+    sim = SimulatedTelegram(seed=4, messages=60, first_id=1000, size_scale=0.002)
+    first = await run_job(sim, dest, settings=settings_for(dest, state_db=dest / STATE_FILE))
+    assert first.ok
+    again = await run_job(sim, dest)  # default settings: finds DOWNLOAD_DIR/.tgfetch.sqlite of this channel
+    assert again.downloaded == [] and again.ok
+    assert not (first.dest / STATE_FILE).exists()
 
 
 # ------------------------------------------------------- regressions and findings

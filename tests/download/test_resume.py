@@ -67,7 +67,7 @@ def part_sizes(root: Path) -> dict[str, int]:
 
 def done_rows(sim: SimulatedTelegram, dest: Path) -> dict[int, DoneFile]:
     """The done rows of the state DB, each checked against the file on disk and the simulator."""
-    db = dest / ".tgfetch.sqlite"
+    db = dest / "tgfetch_sim" / ".tgfetch.sqlite"
     if not db.exists():
         return {}
     return check_state_db(sim, db, dest / sim.channel_username)
@@ -127,7 +127,7 @@ def _plant_part(sim: SimulatedTelegram, report: JobReport, dest: Path, cut: int)
     rec = next(f for f in report.files if f.message_id == big.id)
     final = report.dest / rec.path
     final.unlink()
-    with sqlite3.connect(dest / ".tgfetch.sqlite") as db:  # the crash came before the done row
+    with sqlite3.connect(dest / "tgfetch_sim" / ".tgfetch.sqlite") as db:  # the crash came before the done row
         db.execute("DELETE FROM done_files WHERE message_id = ?", (big.id,))
     Path(f"{final}.part").write_bytes(sim.read_file(big.id, 0, cut))
     return big.id, final
@@ -172,7 +172,7 @@ async def test_backup_does_not_refetch_a_resumed_part(resume_sim: SimulatedTeleg
     first = await run_job(sim, dest)
     mid, _ = _plant_part(sim, first, dest, 3 * REQUEST)
     size = sim.message(mid).size
-    with StateStore.open(dest / ".tgfetch.sqlite", channel_id=sim.channel_id,
+    with StateStore.open(dest / "tgfetch_sim" / ".tgfetch.sqlite", channel_id=sim.channel_id,
                          channel_key=f"@{sim.channel_username}", template="{message_id}_{file_name}") as st:
         for name, bps in (("client1", 1e5), ("client2", 1e5), ("client3", 1e9)):
             for _ in range(8):  # the EWMA converges on the planted speed
@@ -259,12 +259,12 @@ def test_sigkill_mid_download_then_rerun(tmp_path: Path) -> None:
     parts = part_sizes(dest)
     assert 0 < len(done) < len(sim.media_messages()), len(done)
     must_fetch = remaining_bytes(sim, done, parts)
-    counted = fetched_bytes(sim, dest / ".tgfetch.sqlite")
+    counted = fetched_bytes(sim, dest / "tgfetch_sim" / ".tgfetch.sqlite")
 
     res = rerun(cmd, tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     check_cli_files(sim, dest)
-    rerun_bytes = fetched_bytes(sim, dest / ".tgfetch.sqlite") - counted
+    rerun_bytes = fetched_bytes(sim, dest / "tgfetch_sim" / ".tgfetch.sqlite") - counted
     # A done file fetched again would add at least its size; end-game backups may add a little.
     assert rerun_bytes <= must_fetch + 2 * MiB, (rerun_bytes, must_fetch)
     smallest_done = min(sim.message(m).size for m in done)

@@ -12,6 +12,7 @@ from typing import Any
 
 from tgfetch.config import ALLOWED, Settings, load_settings
 from tgfetch.download.files import hash_file
+from tgfetch.download.layout import STATE_FILE
 from tgfetch.job import JobReport, download_channel
 from tgfetch.telegram.simulator import SimulatedTelegram
 from tgfetch.telegram.simulator.faults import RuleCounter
@@ -88,7 +89,7 @@ def db_rows(db: Path) -> tuple[str, dict[int, tuple[str, int, str]], int]:
 
 def check_done_rows(sim: SimulatedTelegram, dest: Path, db: Path | None = None) -> dict[int, tuple[str, int, str]]:
     """The state DB is sound and every done row names a complete, byte-identical file (no lie)."""
-    db = db or dest / ".tgfetch.sqlite"
+    db = db or dest / "tgfetch_sim" / ".tgfetch.sqlite"
     if not db.exists():
         return {}
     check, done, _ = db_rows(db)
@@ -111,7 +112,8 @@ def verify_complete(sim: SimulatedTelegram, dest: Path, db: Path | None = None) 
     assert len(set(paths)) == len(paths), "two messages share one file"
     root = dest / CHANNEL_DIR
     allowed = set(paths) | {p + ".json" for p in paths}
-    on_disk = [p.relative_to(root).as_posix() for p in files_under(root)]
+    state = {STATE_FILE + suffix for suffix in ("", "-wal", "-shm", ".lock")}  # the job's own state DB
+    on_disk = [p.relative_to(root).as_posix() for p in files_under(root) if p.name not in state]
     assert [p for p in on_disk if p.endswith(".part")] == []
     stray = sorted(set(on_disk) - allowed)
     assert stray == [], f"files that belong to no message: {stray[:10]}"

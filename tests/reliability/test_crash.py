@@ -90,7 +90,7 @@ def _torture(tmp_path: Path, sig: signal.Signals, seed: int) -> dict[str, float]
     final = run_cli(cmd, tmp_path)
     assert final.returncode == 0, final.stderr[-3000:]
     files = verify_complete(sim, dest)
-    _, _, fetched = db_rows(dest / ".tgfetch.sqlite")
+    _, _, fetched = db_rows(dest / "tgfetch_sim" / ".tgfetch.sqlite")
     assert fetched <= 1.1 * total, (fetched, total)
     numbers = {"kills": landed, "files": files, "channel_bytes": total, "fetched_bytes": fetched,
                "ratio": round(fetched / total, 4), "parts_left_by_kills": parts_seen,

@@ -140,4 +140,4 @@ def test_second_process_on_the_same_job_is_refused_exit_2(tmp_path: Path) -> Non
             first.kill()
             first.communicate()
     verify_complete(sim_for(SEED, MESSAGES, SCALE), dest)
-    assert os.stat(dest / ".tgfetch.sqlite").st_mode & 0o777 == 0o600
+    assert os.stat(dest / "tgfetch_sim" / ".tgfetch.sqlite").st_mode & 0o777 == 0o600

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from rich.console import Console
 from telethon import TelegramClient
 
@@ -34,11 +35,12 @@ from tgfetch.download.scheduler import DEFAULT_OVERHEAD
 from tgfetch.download.stats import ClientStats, FileRecord
 from tgfetch.download.tasks import resume
 from tgfetch.download.work import GroupWork
-from tgfetch.errors import UsageError
+from tgfetch.errors import NetworkError, UsageError
 from tgfetch.job import plan_scan
 from tgfetch.model import MessageGroup, TaskDistributionResult
 from tgfetch.portable import on_signals
 from tgfetch.report import human_bytes
+from tgfetch.retry import REDIS_CALL_RETRY
 from tgfetch.telegram.account import ChannelRef
 from tgfetch.telegram.clients import open_accounts
 from tgfetch.telegram.convert import to_message_info
@@ -60,6 +62,22 @@ def redis_for(settings: Settings, url: str | None, insecure: bool) -> Redis:
     client = connect(url, insecure=insecure)
     log.info("redis: %s", redact_url(url))
     return client
+
+
+async def check_redis(redis: Redis) -> None:
+    """Make sure Redis answers (retrying a while), or raise NetworkError (exit 4) in one line."""
+    try:
+        await REDIS_CALL_RETRY.run(redis.ping, retry_on=(RedisError, OSError))
+    except (RedisError, OSError) as exc:
+        where = redact_url(_url_of(redis))
+        raise NetworkError(f"Redis at {where} is unreachable after {REDIS_CALL_RETRY.attempts} attempts "
+                           f"({type(exc).__name__}): start it, or check --redis / REDIS_URL") from None
+
+
+def _url_of(redis: Redis) -> str:
+    kw = redis.connection_pool.connection_kwargs
+    scheme = "rediss" if redis.connection_pool.connection_class.__name__.startswith("SSL") else "redis"
+    return f"{scheme}://{kw.get('host', '?')}:{kw.get('port', '?')}/{kw.get('db', 0)}"
 
 
 def job_for(ref: ChannelRef, settings: Settings) -> str:
@@ -110,6 +128,7 @@ def _show_progress(console: Console) -> Callable[[Progress, Remaining], None]:
 async def coordinate(clients: Mapping[str, TelegramClient], channel: str, settings: Settings, redis: Redis, *,
                      expect_accounts: int, wait_s: float, lease_s: float, console: Console) -> int:
     """Run the coordinator: scan, plan over the registered accounts, enqueue, show progress."""
+    await check_redis(redis)
     accounts, ref, top = await open_accounts(clients, channel, settings)
     queue = ClusterQueue(redis, job_for(ref, settings), lease_s=lease_s)
     stop = asyncio.Event()
@@ -178,12 +197,15 @@ async def work(clients: Mapping[str, TelegramClient], channel: str, settings: Se
                lease_s: float, console: Console) -> tuple[int, list[FileRecord], dict[str, Any]]:
     """Run a worker: register this machine's accounts, then download queued groups until the job is done."""
     machine = machine or settings.machine_name or socket.gethostname().split(".")[0]
+    await check_redis(redis)
     async with open_job(clients, channel, settings, settings.download_dir) as job:
         queue = ClusterQueue(redis, job_for(job.ref, settings), lease_s=lease_s)
         learned = job.store.load_speeds()
         speeds = {n: learned[n].bytes_per_s if n in learned else 0.0 for n in job.accounts}
         runner = _GroupRunner(job)
         console.print(f"worker {machine}: accounts {', '.join(job.accounts)}, job {queue.keys.job}")
+        if (await queue.meta()).get("state") not in ("running", "done"):
+            console.print(f"worker {machine}: waiting for the coordinator to plan job {queue.keys.job}")
         stop = asyncio.Event()
         with on_signals(stop.set, STOP_SIGNALS):
             summary = await run_worker_loop(queue, list(job.accounts), machine, runner, stop=stop, lease_s=lease_s,

@@ -1,8 +1,8 @@
 """Task distribution: which client downloads which message groups.
 
 Public names: TaskDistributor, TaskDistributionStrategy, DistributionMode,
-LoadBalanceMetric, the built-in strategies, load calculators, and the comparison
-table renderers.
+LoadBalanceMetric, CustomMetric, the built-in strategies, load calculators, the
+plugin loader and the comparison table renderers.
 """
 
 from __future__ import annotations
@@ -19,23 +19,27 @@ from tgfetch.distribution.base import (
     message_count_load,
     size_load,
 )
-from tgfetch.distribution.compare import comparison_rows, comparison_table, format_comparison
+from tgfetch.distribution.compare import comparison_rows, comparison_table, format_comparison, rows_table
 from tgfetch.distribution.distributor import TaskDistributor
+from tgfetch.distribution.plugins import PluginSource, load_strategy, plugin_sources
 from tgfetch.distribution.recommend import Recommendation, recommend_strategy
 from tgfetch.distribution.strategies import (
     LoadBalancedStrategy,
     MediaGroupAwareStrategy,
     RangeBasedStrategy,
 )
+from tgfetch.model import CustomMetric
 
 __all__ = [
     "DEFAULT_SPEED",
     "FILE_OVERHEAD_SECONDS",
+    "CustomMetric",
     "DistributionMode",
     "LoadBalanceMetric",
     "LoadBalancedStrategy",
     "LoadCalculator",
     "MediaGroupAwareStrategy",
+    "PluginSource",
     "RangeBasedStrategy",
     "Recommendation",
     "TaskDistributionStrategy",
@@ -45,7 +49,10 @@ __all__ = [
     "file_count_load",
     "format_comparison",
     "load_calculator_for",
+    "load_strategy",
     "message_count_load",
+    "plugin_sources",
     "recommend_strategy",
+    "rows_table",
     "size_load",
 ]

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from tgfetch.model import TaskDistributionResult
 
-__all__ = ["comparison_rows", "comparison_table", "format_comparison"]
+__all__ = ["comparison_rows", "comparison_table", "format_comparison", "rows_table"]
 
 _COLUMNS = ("strategy", "balance", "imbalance", "gap", "albums split", "plan time")
 
@@ -46,11 +46,16 @@ def _cells(row: dict[str, Any]) -> list[str]:
 
 def comparison_table(results: Sequence[TaskDistributionResult], title: str | None = None) -> Table:
     """Return a rich table with one row per strategy."""
-    metric = results[0].metric.value if results else ""
+    return rows_table(comparison_rows(results), title)
+
+
+def rows_table(rows: Sequence[dict[str, Any]], title: str | None = None) -> Table:
+    """Return the rich table of `comparison_rows` (e.g. a plan's ``info["comparison"]``)."""
+    metric = rows[0]["metric"] if rows else ""
     table = Table(title=title or f"Strategy comparison (metric: {metric})")
     for i, col in enumerate(_COLUMNS):
         table.add_column(col, justify="left" if i == 0 else "right")
-    for row in comparison_rows(results):
+    for row in rows:
         table.add_row(*_cells(row))
     return table
 

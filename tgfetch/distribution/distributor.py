@@ -10,6 +10,7 @@ from typing import Any
 
 from tgfetch.distribution.base import LoadCalculator, TaskDistributionStrategy, file_overhead_seconds
 from tgfetch.distribution.compare import comparison_rows, format_comparison
+from tgfetch.distribution.plugins import FIXED_MODES, PluginSource, load_strategy, plugin_sources
 from tgfetch.distribution.recommend import Recommendation, recommend_strategy
 from tgfetch.distribution.strategies import (
     LoadBalancedStrategy,
@@ -18,9 +19,10 @@ from tgfetch.distribution.strategies import (
 )
 from tgfetch.distribution.validation import check_plan, measure_plan
 from tgfetch.distribution.why import imbalance_reason
-from tgfetch.errors import DistributionError, UsageError
+from tgfetch.errors import ConfigError, DistributionError, UsageError
 from tgfetch.model import (
     ClientAssignment,
+    CustomMetric,
     DistributionMode,
     LoadBalanceMetric,
     MessageCollection,
@@ -32,6 +34,11 @@ __all__ = ["TaskDistributor"]
 
 log = logging.getLogger("tgfetch.distribution")
 
+_BUILT_IN: dict[str, type[TaskDistributionStrategy]] = {
+    DistributionMode.RANGE_BASED.value: RangeBasedStrategy,
+    DistributionMode.MEDIA_GROUP_AWARE.value: MediaGroupAwareStrategy,
+    DistributionMode.LOAD_BALANCED.value: LoadBalancedStrategy,
+}
 _STRONGER = {
     DistributionMode.RANGE_BASED.value: DistributionMode.MEDIA_GROUP_AWARE.value,
     DistributionMode.MEDIA_GROUP_AWARE.value: DistributionMode.LOAD_BALANCED.value,
@@ -60,6 +67,47 @@ def _check_clients(client_names: Sequence[str]) -> list[str]:
             raise UsageError(f"client name {name!r} is listed twice; client names must be unique")
         seen.add(name)
     return names
+
+
+def _unknown_mode(name: str) -> str:
+    """Return why a mode has no strategy."""
+    if name != DistributionMode.CUSTOM.value:
+        return f"unknown distribution mode {name!r}"
+    return (
+        "no strategy is registered for 'custom': set CUSTOM_STRATEGY=module:Class, install a "
+        "tgfetch.strategies plugin named custom, or call TaskDistributor.register_strategy"
+    )
+
+
+def _note_default_mode(settings: Any, registered: Iterable[str], name: str) -> None:
+    """Say once when a registered strategy (or CUSTOM_STRATEGY) is left unused because no mode was chosen."""
+    fields_set: set[str] = getattr(settings, "model_fields_set", set())
+    extra = [DistributionMode.CUSTOM.value] if getattr(settings, "custom_strategy", None) else []
+    unused = sorted({n for n in [*registered, *extra] if n != name and n not in FIXED_MODES})
+    if unused and "task_distribution_mode" not in fields_set:
+        log.info(
+            "using %s (the default TASK_DISTRIBUTION_MODE), not %s: pass mode=%r or set TASK_DISTRIBUTION_MODE=%s",
+            name,
+            ", ".join(unused),
+            unused[0],
+            unused[0],
+        )
+
+
+def _log_outcome(result: TaskDistributionResult, rec: Recommendation | None, *, auto: bool, explain: bool) -> None:
+    """Log what the plan used and why, each line once: INFO when news, DEBUG otherwise."""
+    if result.metrics.albums_split:
+        split = result.metrics.albums_split
+        log.info("%s split %d album(s) across clients: %s", result.strategy, len(split), ", ".join(split[:10]))
+    if rec is None:
+        return
+    result.info["recommendation"] = {"mode": rec.mode.value, "reason": rec.reason}
+    if auto:
+        if explain:
+            log.info("auto: using %s (%s)", rec.mode.value, rec.reason)
+        return
+    level = logging.DEBUG if rec.mode.value == result.strategy else logging.INFO
+    log.log(level, "recommended strategy: %s (%s); using %s", rec.mode.value, rec.reason, result.strategy)
 
 
 @dataclass(frozen=True)
@@ -109,7 +157,12 @@ def _normalize(out: Any, names: list[str], label: str) -> tuple[list[ClientAssig
 
 
 class TaskDistributor:
-    """Plan which client downloads which groups, with the configured strategy."""
+    """Plan which client downloads which groups, with the configured strategy.
+
+    Strategies: the built-in ones, those given to `register_strategy`, then the
+    plugins (CUSTOM_STRATEGY as `custom`, installed `tgfetch.strategies` entry
+    points), imported only when their mode is asked for or every mode is listed.
+    """
 
     def __init__(self, settings: Any | None = None) -> None:
         if settings is None:
@@ -117,16 +170,22 @@ class TaskDistributor:
 
             settings = Settings()
         self.settings = settings
-        self._registry: dict[str, type[TaskDistributionStrategy]] = {
-            DistributionMode.RANGE_BASED.value: RangeBasedStrategy,
-            DistributionMode.MEDIA_GROUP_AWARE.value: MediaGroupAwareStrategy,
-            DistributionMode.LOAD_BALANCED.value: LoadBalancedStrategy,
-        }
+        self._registry: dict[str, type[TaskDistributionStrategy]] = dict(_BUILT_IN)
+        self._registered: dict[str, type[TaskDistributionStrategy]] = {}
+        self._plugins: dict[str, PluginSource] | None = None
 
     @property
     def strategy_names(self) -> list[str]:
-        """Return every name `distribute(mode=...)` accepts."""
-        return [*self._registry, DistributionMode.AUTO.value]
+        """Return every name `distribute(mode=...)` accepts (plugins included, none imported)."""
+        plugins = [n for n in self._plugin_sources() if n not in self._registry]
+        return [*self._registry, *plugins, DistributionMode.AUTO.value]
+
+    def with_settings(self, settings: Any) -> TaskDistributor:
+        """Return a distributor with other settings and the strategies registered on this one."""
+        other = TaskDistributor(settings)
+        for name, cls in self._registered.items():
+            other.register_strategy(name, cls)
+        return other
 
     def register_strategy(self, mode: DistributionMode | str, strategy_cls: type[TaskDistributionStrategy]) -> None:
         """Register (or replace) the strategy used for a mode name."""
@@ -135,15 +194,23 @@ class TaskDistributor:
             raise UsageError("'auto' picks among the registered strategies; register under another name")
         if not (isinstance(strategy_cls, type) and issubclass(strategy_cls, TaskDistributionStrategy)):
             raise UsageError(f"{strategy_cls!r} is not a TaskDistributionStrategy subclass")
-        self._registry[name] = strategy_cls
+        self._registry[name] = self._registered[name] = strategy_cls
 
     def strategy_class(self, mode: DistributionMode | str) -> type[TaskDistributionStrategy]:
-        """Return the class registered for a mode; the error lists the valid names."""
+        """Return the class of a mode (importing its plugin once); the error lists the valid names."""
         name = _mode_name(mode)
         if name not in self._registry:
-            what = "no strategy is registered for" if name == "custom" else "unknown distribution mode"
-            raise UsageError(f"{what} {name!r}; valid modes: {', '.join(self.strategy_names)}")
+            source = None if name in FIXED_MODES else self._plugin_sources().get(name)
+            if source is None:
+                raise UsageError(f"{_unknown_mode(name)}; valid modes: {', '.join(self.strategy_names)}")
+            self._registry[name] = load_strategy(source)
         return self._registry[name]
+
+    def _plugin_sources(self) -> dict[str, PluginSource]:
+        """Return the plugins by mode name, read once (entry points and CUSTOM_STRATEGY; none imported)."""
+        if self._plugins is None:
+            self._plugins = plugin_sources(getattr(self.settings, "custom_strategy", None))
+        return self._plugins
 
     def recommend(
         self,
@@ -167,31 +234,41 @@ class TaskDistributor:
         scanned_by: Mapping[int, str] | None = None,
         file_overhead: float | None = None,
     ) -> TaskDistributionResult:
-        """Plan with the given (or configured) mode; validate, escalate, compare.
+        """Plan with `mode` (None: the settings' TASK_DISTRIBUTION_MODE); validate, escalate, compare.
 
-        `file_overhead` is the per-file cost in seconds of ``estimated_time`` (for
-        example the learned one); None keeps ``FILE_OVERHEAD_SECONDS``.
+        `load_calculator` replaces the metric (the result's metric is then
+        ``custom``); `file_overhead` is the per-file cost in seconds of
+        ``estimated_time`` (for example the learned one); None keeps
+        ``FILE_OVERHEAD_SECONDS``.
         """
         coll, names = self._inputs(collection, client_names)
         name = _mode_name(mode if mode is not None else self.settings.task_distribution_mode)
         chosen = self._metric(metric)
-        if name != DistributionMode.AUTO.value:
+        auto = name == DistributionMode.AUTO.value
+        if not auto:
             self.strategy_class(name)
+        if mode is None:
+            _note_default_mode(self.settings, self._registered, name)
         rec = self._recommendation(coll, names, client_speeds, name)
-        if name == DistributionMode.AUTO.value and rec is not None:
+        if auto and rec is not None:
             name = rec.mode.value
             if rec.metric is not None and not self._metric_is_explicit(metric):
                 chosen = rec.metric
         opts = PlanOptions(load_calculator, client_speeds, scanned_by, file_overhead)
-        result = await self._run(name, coll, names, chosen, opts)
-        result = await self._escalate(result, coll, names, chosen, opts)
-        if rec is not None:
-            result.info["recommendation"] = {"mode": rec.mode.value, "reason": rec.reason}
+        result = await self._escalate(await self._run(name, coll, names, chosen, opts), coll, names, chosen, opts)
+        _log_outcome(result, rec, auto=auto, explain=self.settings.auto_strategy_recommendation)
         if self.settings.enable_strategy_comparison:
-            results = await self._compare(coll, names, chosen, opts)
-            log.info("strategy comparison:\n%s", format_comparison(results))
-            result.info["comparison"] = comparison_rows(results)
+            result.info["comparison"] = await self._comparison_rows(coll, names, chosen, opts)
         return result
+
+    async def _comparison_rows(
+        self, coll: MessageCollection, names: list[str], metric: LoadBalanceMetric, opts: PlanOptions
+    ) -> list[dict[str, Any]]:
+        """Plan with every strategy for ENABLE_STRATEGY_COMPARISON; the caller shows the rows."""
+        results = await self._compare(coll, names, metric, opts)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("strategy comparison:\n%s", format_comparison(results))
+        return comparison_rows(results)
 
     async def compare(
         self,
@@ -234,14 +311,9 @@ class TaskDistributor:
     def _recommendation(
         self, coll: MessageCollection, names: list[str], speeds: Mapping[str, float] | None, mode: str
     ) -> Recommendation | None:
-        is_auto = mode == DistributionMode.AUTO.value
-        if not (is_auto or self.settings.auto_strategy_recommendation):
+        if mode != DistributionMode.AUTO.value and not self.settings.auto_strategy_recommendation:
             return None
-        rec = recommend_strategy(coll, names, speeds)
-        if self.settings.auto_strategy_recommendation:
-            verb = "auto: using" if is_auto else "recommended strategy:"
-            log.info("%s %s (%s)", verb, rec.mode.value, rec.reason)
-        return rec
+        return recommend_strategy(coll, names, speeds)
 
     async def _run(
         self,
@@ -291,9 +363,10 @@ class TaskDistributor:
         metrics.validation_errors = check.errors + check.split_messages()
         metrics.planning_seconds = cpu
         info["validation_seconds"] = time.process_time() - start
-        if check.albums_split:
-            log.warning("%s split %d album(s) across clients", name, len(check.albums_split))
-        return TaskDistributionResult(assignments, name, metric, metrics, info)
+        if opts.load_calculator is not None:
+            info["load_calculator"] = getattr(opts.load_calculator, "__qualname__", repr(opts.load_calculator))
+        used = CustomMetric.CUSTOM if opts.load_calculator is not None else metric
+        return TaskDistributionResult(assignments, name, used, metrics, info)
 
     async def _escalate(
         self,
@@ -308,7 +381,7 @@ class TaskDistributor:
         while result.metrics.imbalance > limit + 1e-12 and tried[-1] in _STRONGER:
             nxt = _STRONGER[tried[-1]]
             tried.append(nxt)
-            log.info(
+            log.debug(
                 "imbalance %.3f > MAX_IMBALANCE_RATIO %.3f with %s: trying %s",
                 result.metrics.imbalance,
                 limit,
@@ -328,7 +401,7 @@ class TaskDistributor:
                 f"(strategies tried: {', '.join(tried)}): {why}"
             )
             result.metrics.warnings.append(msg)
-            log.warning("%s", msg)
+            log.debug("%s", msg)  # the plan report prints its warnings: shown once, there
         return result
 
     async def _compare(
@@ -339,9 +412,10 @@ class TaskDistributor:
         opts: PlanOptions,
     ) -> list[TaskDistributionResult]:
         results = []
-        for name in self._registry:
+        for name in self.strategy_names[:-1]:  # every mode but auto
             try:
+                self.strategy_class(name)
                 results.append(await self._run(name, coll, names, metric, opts))
-            except DistributionError as exc:
+            except (ConfigError, DistributionError) as exc:
                 log.warning("comparison: %s", exc)
         return results

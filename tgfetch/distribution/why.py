@@ -32,8 +32,9 @@ def imbalance_reason(
     own = cost.u + cost.v * (float(cost.beta.min()) if cost.beta is not None else 0.0)
     weighted = int(np.count_nonzero(own > 0))
     if weighted < m:
+        what = "custom" if load_calculator is not None else metric.value
         return (
-            f"only {weighted} group(s) carry any {metric.value} load for {m} clients, "
+            f"only {weighted} group(s) carry any {what} load for {m} clients, "
             f"so {m - weighted} client(s) must stay idle"
         )
     fair = float(own.sum()) / m

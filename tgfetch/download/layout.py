@@ -17,6 +17,7 @@ __all__ = [
     "BACKUP_DIR",
     "PART_SUFFIX",
     "SIDECAR_SUFFIX",
+    "STATE_FILE",
     "TMP_DIR",
     "backup_dir",
     "backup_part",
@@ -35,6 +36,7 @@ PART_SUFFIX = ".part"
 SIDECAR_SUFFIX = ".json"
 BACKUP_DIR = ".tgfetch-backup"  # backup copies' own .part files, one folder per account
 TMP_DIR = ".tgfetch-tmp"  # temporary names for atomic writes, emptied at the start of every run
+STATE_FILE = ".tgfetch.sqlite"  # the job's state DB (default: in the channel folder), with -wal, -shm, .lock
 
 
 def part_path(final: Path) -> Path:

@@ -4,6 +4,10 @@ Every path component is valid on Linux and Windows, at most 255 UTF-8 bytes,
 and a path built here can never leave the output directory.  The file
 component itself is kept to `MAX_FILE_NAME_BYTES` so that the engine's
 `.part` and `.json` siblings still fit in 255 bytes.
+
+`FILE_NAME_TEMPLATE` fields (`TEMPLATE_FIELDS`) take Python format specs that fit
+their type; `check_template` refuses anything else, and whatever a spec renders
+is sanitized like a name from Telegram.
 """
 
 from __future__ import annotations
@@ -14,14 +18,18 @@ import re
 import string
 import unicodedata
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 
 from tgfetch.model import MessageInfo
 
 __all__ = [
     "DEFAULT_TEMPLATE",
+    "FIELDS_HELP",
     "MAX_COMPONENT_BYTES",
     "MAX_FILE_NAME_BYTES",
+    "TEMPLATE_FIELDS",
+    "check_template",
     "guess_extension",
     "relative_path",
     "safe_join",
@@ -43,7 +51,6 @@ _RESERVED = frozenset(
 )
 _MAX_EXT_BYTES = 16
 _EXT_RE = re.compile(r"\.[A-Za-z0-9]{1,10}")
-_FIELDS = ("message_id", "date", "album_id", "index", "file_name", "ext", "media_type")
 
 _MIME_EXT: dict[str, str] = {
     "application/octet-stream": "",
@@ -194,98 +201,206 @@ def guess_extension(mime_type: str | None, media_type: str | None) -> str:
 
 # --------------------------------------------------------------------------- templates
 
+# Every template field and the kind of value it holds: the one list behind parsing, checks and errors.
+_FIELD_KINDS: dict[str, str] = {
+    "message_id": "id",
+    "date": "date",
+    "album_id": "int",
+    "index": "int",
+    "file_name": "text",
+    "stem": "text",
+    "ext": "text",
+    "media_type": "text",
+}
+TEMPLATE_FIELDS = tuple(_FIELD_KINDS)
+FIELDS_HELP = ", ".join("{" + f + "}" + (" (required)" if f == "message_id" else "") for f in TEMPLATE_FIELDS)
+
+_STRFTIME = "aAbBcdfGHIjmMpSuUVwWxXyYzZ%"
+# What each kind of field takes ('FIELD' stands for the field, with its conversion).
+_SPEC_HELP = {
+    "id": "fill, align, sign and width that keep its digits, e.g. {FIELD:>10} or {FIELD:08d}",
+    "int": "an integer spec, e.g. {FIELD:02} or {FIELD:x}",
+    "text": "fill, align, width and precision, e.g. {FIELD:>20} or {FIELD:.40}",
+    "date": "strftime directives (" + " ".join("%" + c for c in _STRFTIME) + "), e.g. {FIELD:%Y-%m-%d}",
+}
+# Python's format mini-language: [[fill]align][sign][z][#][0][width][grouping][.precision][type].
+_SPEC_RE = re.compile(
+    r"(?:(?P<fill>.)?(?P<align>[<>=^]))?(?P<sign>[-+ ])?z?#?(?P<zero>0)?"
+    r"(?P<width>[0-9]+)?(?P<grouping>[,_])?(?:\.(?P<precision>[0-9]+))?(?P<type>[a-zA-Z%])?",
+    re.DOTALL,
+)
+_MAX_WIDTH = 32  # 32 four-byte fill characters still leave room for the rest of a name
+_MAX_PRECISION = MAX_COMPONENT_BYTES
+_SAMPLE_DATE = datetime(2000, 1, 2, 3, 4, 5)
+_MULTI_EXTS = (".tar.gz", ".tar.bz2", ".tar.xz", ".tar.zst")
+
 
 @dataclass
 class _Seg:
     """A piece of one path component: literal text or a rendered field."""
 
     text: str
-    kind: str  # "lit", "id", "prefix", "file_name", or another field name
+    kind: str  # "lit", "id", "prefix", or a field name
 
 
-def _format_date(info: MessageInfo) -> str:
-    """Render the message date as YYYY-MM-DD_HH-MM-SS, or 'nodate'."""
-    d = info.date
-    if d is None:
-        return "nodate"
+def _format_date(d: datetime) -> str:
+    """Render a date as YYYY-MM-DD_HH-MM-SS (what {date} gives without a spec)."""
     return f"{d.year:04d}-{d.month:02d}-{d.day:02d}_{d.hour:02d}-{d.minute:02d}-{d.second:02d}"
 
 
-def _file_name_and_ext(info: MessageInfo) -> tuple[str, str]:
-    """Return the sanitized file name and its extension (from the name or the MIME)."""
+def _split_full_ext(name: str) -> tuple[str, str]:
+    """Split a name into stem and extension, keeping '.tar.gz' and its kin whole."""
+    for multi in _MULTI_EXTS:
+        if len(name) > len(multi) and name[-len(multi) :].lower() == multi:
+            return name[: -len(multi)], name[-len(multi) :]
+    return _split_ext(name)
+
+
+def _name_parts(info: MessageInfo) -> tuple[str, str, str]:
+    """Return the sanitized file name, its stem and its extension without the dot."""
     name = _sanitize(info.file_name or "", MAX_FILE_NAME_BYTES)
-    ext = _split_ext(name)[1] if name else ""
+    stem, ext = _split_full_ext(name) if name else ("", "")
     if not ext:
         ext = _clean_chars(guess_extension(info.mime_type, info.media_type))
     if not name:
         kind = _clean_chars(info.media_type or "") or "file"
         name = _sanitize(f"{kind}_{info.message_id}{ext}", MAX_FILE_NAME_BYTES)
-    return name, ext
+        stem = name.removesuffix(ext)
+    return name, stem, ext.removeprefix(".")
 
 
 def _field_values(info: MessageInfo, album_index: int | None) -> dict[str, object]:
-    """Return every template field's raw value for one message."""
-    name, ext = _file_name_and_ext(info)
-    gid = info.media_group_id
+    """Return every template field's value for one message ('nodate'/'single' when it has none)."""
+    name, stem, ext = _name_parts(info)
     return {
         "message_id": info.message_id,
-        "date": _format_date(info),
-        "album_id": "single" if gid is None else str(gid),
+        "date": "nodate" if info.date is None else info.date,
+        "album_id": "single" if info.media_group_id is None else info.media_group_id,
         "index": album_index if album_index is not None else 0,
         "file_name": name,
+        "stem": stem,
         "ext": ext,
         "media_type": info.media_type or "",
     }
 
 
-_HUGE_WIDTH = re.compile(r"\d{4,}")  # a width or precision of 1000+ is ignored, not allocated
+def _render(field: str, conv: str | None, spec: str, value: object) -> str:
+    """Render one field with its (already checked) conversion and spec."""
+    if conv == "s" or not spec:
+        return format(_format_date(value) if isinstance(value, datetime) else str(value), spec)
+    if isinstance(value, str) and _FIELD_KINDS[field] != "text":
+        return value  # 'nodate' or 'single': a date or number spec has nothing to format
+    return format(value, spec)
 
 
-def _render_id(message_id: int, spec: str) -> str:
-    """Render the id plainly, or zero-padded when the spec asks for that."""
-    plain = str(message_id)
-    if _HUGE_WIDTH.search(spec):
-        return plain
+# --------------------------------------------------------------------------- template checks
+
+
+def _refused(detail: str) -> ValueError:
+    """Build the one-line error for a template that is not allowed."""
+    return ValueError(f"{detail}; allowed fields: {FIELDS_HELP}")
+
+
+def _strftime_problem(spec: str) -> str | None:
+    """Tell what is wrong with a date spec (None when it is portable strftime)."""
+    directives = re.findall(r"%(.?)", spec, flags=re.DOTALL)
+    if not directives:
+        return "a date spec without % directives"
+    bad = next((d for d in directives if not d or d not in _STRFTIME), None)
+    if bad is not None:
+        return f"{'%' + bad!r} is not a portable strftime directive"
     try:
-        padded = format(message_id, spec)
-    except (ValueError, TypeError):
-        return plain
-    return padded if padded.lstrip("0") == plain else plain
+        format(_SAMPLE_DATE, spec)
+    except ValueError:  # NUL characters, unencodable text
+        return "not a date spec"
+    return None
 
 
-def _render_field(value: object, conversion: str | None, spec: str) -> str:
-    """Apply a field's conversion and format spec; ignore ones that do not apply."""
-    if conversion == "r":
-        value = repr(value)
-    elif conversion == "a":
-        value = ascii(value)
-    if _HUGE_WIDTH.search(spec):
-        return str(value)
+def _mini_problem(m: re.Match[str], as_text: bool) -> str | None:
+    """Check a mini-language spec: its sizes, its fill, its type, and that Python takes it."""
+    if int(m["width"] or 0) > _MAX_WIDTH:
+        return f"a width above {_MAX_WIDTH}"
+    if int(m["precision"] or 0) > _MAX_PRECISION:
+        return f"a precision above {_MAX_PRECISION}"
+    fill = m["fill"]
+    if fill is not None and _clean_chars(fill) != fill:
+        return f"the fill {fill!r} is not allowed in file names"
+    if m["type"] == "c":
+        return "the type c (a character code) is not allowed"
     try:
-        return format(value, spec)
+        format("x" if as_text else 1, m.string)
     except (ValueError, TypeError):
-        return str(value)
+        return f"{m.string!r} is not a spec for " + ("text" if as_text else "an integer")
+    return None
+
+
+def _id_problem(m: re.Match[str], as_text: bool) -> str | None:
+    """Tell how a spec could hide the message id or make two ids look alike (None if it cannot)."""
+    if m["type"] not in (None, "d", "s") or m["grouping"] or m["precision"]:
+        return "the id must keep its plain digits"
+    fill = m["fill"] or ("0" if m["zero"] else " ")
+    align = m["align"] or ("<" if as_text else "=" if m["zero"] else ">")
+    if fill.isdigit() and not (fill == "0" and align in "=>"):
+        return f"the fill {fill!r} aligned {align!r} makes different ids look alike"
+    return None
+
+
+def _spec_problem(field: str, conv: str | None, spec: str) -> str | None:
+    """Tell what is wrong with a field's format spec (None when it fits the field)."""
+    kind = _FIELD_KINDS[field]
+    if "{" in spec or "}" in spec:
+        return "nested fields are not allowed in a spec"
+    if kind == "date" and conv is None:
+        return _strftime_problem(spec)
+    m = _SPEC_RE.fullmatch(spec)
+    if m is None:
+        return "not a format spec"
+    as_text = conv == "s" or kind == "text"
+    return _mini_problem(m, as_text) or (_id_problem(m, as_text) if kind == "id" else None)
+
+
+def _check_field(field: str, conv: str | None, spec: str) -> None:
+    """Refuse an unknown field, a conversion other than !s, or a spec that does not fit."""
+    if field not in _FIELD_KINDS:
+        raise _refused(f"unknown field {'{' + field + '}'!r}")
+    shown = repr("{" + field + (f"!{conv}" if conv else "") + (f":{spec}" if spec else "") + "}")
+    if conv is not None and conv != "s":
+        raise _refused(f"{shown}: only the !s conversion is allowed (!r and !a put quotes in file names)")
+    problem = _spec_problem(field, conv, spec) if spec else None
+    if problem:
+        kind = _FIELD_KINDS[field]
+        kind = "text" if conv == "s" and kind != "id" else kind
+        takes = _SPEC_HELP[kind].replace("FIELD", field + (f"!{conv}" if conv else ""))
+        raise _refused(f"{shown} does not fit: {problem}; {{{field}}} takes {takes}")
 
 
 _Part = tuple[str, str | None, str, str | None]
 
 
-def _parse(template: str) -> list[_Part]:
-    """Parse a template, checking that it uses {message_id} and only known fields."""
+@functools.lru_cache(maxsize=64)
+def _parse(template: str) -> tuple[_Part, ...]:
+    """Parse a template; refuse bad syntax, unknown fields, bad specs and a missing {message_id}."""
     try:
-        parts = list(string.Formatter().parse(template))
+        parts = tuple((lit, f, spec or "", conv) for lit, f, spec, conv in string.Formatter().parse(template))
     except ValueError as exc:
-        raise ValueError(f"bad file name template {template!r}: {exc}") from None
-    names = {f for _, f, _, _ in parts if f is not None}
-    unknown = names - set(_FIELDS)
-    if unknown:
-        raise ValueError(f"unknown field(s) in file name template: {', '.join(sorted(unknown))}")
-    if "message_id" not in names:
-        raise ValueError("the file name template must contain {message_id}")
-    return [(lit, f, spec or "", conv) for lit, f, spec, conv in parts]
+        raise _refused(f"not a template ({exc})") from None
+    for _, field, spec, conv in parts:
+        if field is not None:
+            _check_field(field, conv, spec)
+    if not any(f == "message_id" for _, f, _, _ in parts):
+        raise _refused("{message_id} is missing")
+    return parts
 
 
-def _segments(parts: list[_Part], message_id: int, values: dict[str, object]) -> list[list[_Seg]]:
+def check_template(template: str) -> None:
+    """Raise a one-line ValueError naming the problem and the fields unless the template is usable."""
+    _parse(template)
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _segments(parts: tuple[_Part, ...], values: dict[str, object]) -> list[list[_Seg]]:
     """Render parsed template parts into components, each a list of cleaned segments."""
     comps: list[list[_Seg]] = [[]]
     for literal, field, spec, conv in parts:
@@ -293,15 +408,14 @@ def _segments(parts: list[_Part], message_id: int, values: dict[str, object]) ->
             if i:
                 comps.append([])
             comps[-1].append(_Seg(_clean_chars(piece), "lit"))
-        if field == "message_id":
-            comps[-1].append(_Seg(_render_id(message_id, spec), "id"))
-        elif field is not None:
-            comps[-1].append(_Seg(_clean_chars(_render_field(values[field], conv, spec)), field))
+        if field is not None:
+            text = _clean_chars(_render(field, conv, spec, values[field]))
+            comps[-1].append(_Seg(text, "id" if field == "message_id" else field))
     return [c for c in comps if _sanitize("".join(s.text for s in c), MAX_COMPONENT_BYTES)]
 
 
 # Segments are shortened in this order when a component is too long.
-_SHRINK_ORDER = ("file_name", "media_type", "date", "album_id", "index", "ext", "lit")
+_SHRINK_ORDER = ("file_name", "stem", "media_type", "date", "album_id", "index", "ext", "lit")
 
 
 def _shrink(seg: _Seg, excess: int) -> int:
@@ -351,9 +465,9 @@ def _add_album(comps: list[list[_Seg]], info: MessageInfo, album_index: int | No
 
 
 def relative_path(template: str, info: MessageInfo, *, album_index: int | None = None) -> PurePosixPath:
-    """Render the template for a message into a safe relative path."""
+    """Render the template for a message into a safe relative path (ValueError for a bad template)."""
     parts = _parse(template)
-    comps = _segments(parts, info.message_id, _field_values(info, album_index))
+    comps = _segments(parts, _field_values(info, album_index))
     _add_album(comps, info, album_index, {f for _, f, _, _ in parts if f})
     names = [_component(c, MAX_FILE_NAME_BYTES) for c in comps]
     return PurePosixPath(*[n for n in names if n])

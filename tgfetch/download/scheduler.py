@@ -278,7 +278,6 @@ class Scheduler:
         _, w, owner = best
         owner.inflight.remove(w)
         w.copies.discard(owner.name)
-        owner.handoffs += 1
         me.stolen_in += 1
         owner.stolen_out += 1
         return self._start(me, w, PickKind.MIGRATE, owner.name)

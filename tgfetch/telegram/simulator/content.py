@@ -13,6 +13,7 @@ MEDIA_KINDS = ("photo", "video", "document", "audio")
 
 _KB, _MB, _GB = 1024, 1024 * 1024, 1024 * 1024 * 1024
 _BASE_DATE = dt.datetime(2023, 1, 1, tzinfo=dt.UTC)
+_DENSE_IDS = 1_000_000
 
 HOSTILE_NAMES = (
     "отчёт 2023 финал.pdf",
@@ -137,7 +138,10 @@ def _album_len(rng: random.Random) -> int:
 
 
 def _date(msg_id: int) -> dt.datetime:
-    return _BASE_DATE + dt.timedelta(minutes=7 * msg_id)
+    # Seven minutes apart up to id 1,000,000 (2036), then closer, so that every 32-bit id
+    # gets a date before 2038-01-19: Telegram's dates are 32-bit unix times (core.telegram.org/type/int).
+    minutes = 7 * min(msg_id, _DENSE_IDS) + max(0, msg_id - _DENSE_IDS) // 4000
+    return _BASE_DATE + dt.timedelta(minutes=minutes)
 
 
 def _media(gen: _Gen, msg_id: int, kind: str, grouped_id: int | None, caption: str) -> SimMessage:
