@@ -93,14 +93,16 @@ def check_report_path(path: Path | None) -> None:
     """Refuse a --report path that cannot be written, before any work starts."""
     if path is None:
         return
-    if path.is_dir():
-        raise UsageError(f"--report {str(path)!r} is a directory: expected a file path")
-    folder = path.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"--report {str(path)!r}: its folder cannot be created ({exc.strerror})") from None
-    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        if path.is_dir():
+            raise UsageError(f"--report {str(path)!r} is a directory: expected a file path")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writable = os.access(path.parent, os.W_OK | os.X_OK) and (not path.exists() or os.access(path, os.W_OK))
+        too_long = len(path.name.encode()) > 255
+    except (OSError, ValueError) as exc:
+        why = getattr(exc, "strerror", None) or str(exc)
+        raise UsageError(f"--report {str(path)!r} cannot be used ({why}): expected a writable file path") from None
+    if not writable or too_long:
         raise UsageError(f"--report {str(path)!r} is not writable: expected a file path in a writable folder")
 
 
@@ -222,6 +224,15 @@ async def run_demo(dest: Path, messages: int) -> int:
     return code if not bad else EXIT_FAILED_FILES
 
 
+def _ask(prompt: str, *, secret: bool = False) -> str:
+    """Read one answer from the terminal; without one (no stdin), a usage error instead of a crash."""
+    try:
+        return (getpass.getpass(prompt) if secret else input(prompt)).strip()
+    except (EOFError, OSError):
+        raise UsageError("`tgfetch login` needs a terminal to type the phone number, login code and "
+                         "2FA password (or give --phone)") from None
+
+
 def _session_file(settings: Settings, name: str) -> Path:
     """The session file of `name`, always inside TG_SESSION_DIR."""
     if not is_session_name(name):
@@ -238,7 +249,7 @@ async def run_login(settings: Settings, name: str, phone: str | None, simulate: 
     from telethon.sessions import SQLiteSession
 
     path = _session_file(settings, name)
-    phone = check_phone(phone if phone is not None else input("phone number (international format): "))
+    phone = check_phone(phone if phone is not None else _ask("phone number (international format): "))
     if simulate:
         from tgfetch.telegram.simulator import SimulatedTelegram
 
@@ -249,8 +260,8 @@ async def run_login(settings: Settings, name: str, phone: str | None, simulate: 
         path.parent.mkdir(parents=True, exist_ok=True)
         client = TelegramClient(str(path.with_suffix("")), settings.tg_api_id,
                                 settings.tg_api_hash.get_secret_value())
-    await client.start(phone=phone, code_callback=lambda: input("login code: ").strip(),  # type: ignore[misc]
-                       password=lambda: getpass.getpass("2FA password: "))
+    await client.start(phone=phone, code_callback=lambda: _ask("login code: "),  # type: ignore[misc]
+                       password=lambda: _ask("2FA password: ", secret=True))
     if simulate:
         path.parent.mkdir(parents=True, exist_ok=True)
         disk = SQLiteSession(str(path.with_suffix("")))

@@ -40,6 +40,15 @@ class _Finite(click.FloatRange):
         return out
 
 
+class _PathArg(click.Path):
+    """A path as typed (a str: empty means the default), refusing what no file system takes."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and "\x00" in value:
+            self.fail("a path cannot contain a NUL character", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 def _parse_bandwidth(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[float, ...]:
     if not value:
         return ()
@@ -58,11 +67,11 @@ _METRICS = ", ".join(LoadBalanceMetric.names())
 _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 _COMMON: list[Callable[[F], F]] = [
-    click.option("--env-file", type=click.Path(), default=None,
+    click.option("--env-file", type=_PathArg(), default=None,
                  help="The .env file to read (default: ./.env when it exists; a named file must exist)."),
     click.option("--log-level", type=click.Choice(_LEVELS, case_sensitive=False),
                  help="LOG_LEVEL (default INFO)."),
-    click.option("--log-file", type=click.Path(), help="LOG_FILE: also write the log to this file."),
+    click.option("--log-file", type=_PathArg(), help="LOG_FILE: also write the log to this file."),
 ]
 _CHANNEL: list[Callable[[F], F]] = [
     click.option("--channel", help="CHANNEL: @username, t.me/name, t.me/c/<id>, -100<id>, an id or an invite link."),
@@ -84,10 +93,10 @@ _METRIC: list[Callable[[F], F]] = [
     click.option("--metric", "load_balance_metric", metavar="METRIC", help=f"LOAD_BALANCE_METRIC: {_METRICS}."),
 ]
 _FILES: list[Callable[[F], F]] = [
-    click.option("--dest", "download_dir", type=click.Path(), help="DOWNLOAD_DIR (default ./downloads)."),
+    click.option("--dest", "download_dir", type=_PathArg(), help="DOWNLOAD_DIR (default ./downloads)."),
     click.option("--concurrency", "max_concurrent_downloads_per_client", type=int,
                  help="MAX_CONCURRENT_DOWNLOADS_PER_CLIENT: files in flight per account (1..64, default 3)."),
-    click.option("--state-db", type=click.Path(), help="STATE_DB: the job's SQLite state file."),
+    click.option("--state-db", type=_PathArg(), help="STATE_DB: the job's SQLite state file."),
     click.option("--template", "file_name_template", help="FILE_NAME_TEMPLATE (see README)."),
 ]
 _PROGRESS: list[Callable[[F], F]] = [
@@ -98,7 +107,7 @@ _QUIET: list[Callable[[F], F]] = [
     click.option("--quiet", "display", flag_value="quiet", help="No progress lines, only the summary."),
 ]
 _REPORT: list[Callable[[F], F]] = [
-    click.option("--report", type=click.Path(), help="Write a JSON report to this path."),
+    click.option("--report", type=_PathArg(), help="Write a JSON report to this path."),
 ]
 _SIMULATION: list[Callable[[F], F]] = [
     click.option("--simulate", is_flag=True, envvar="SIMULATE",
@@ -234,7 +243,7 @@ async def compare(opts: CommandOptions) -> int:
 
 
 @cli.command()
-@click.option("--dest", type=click.Path(path_type=Path), default=Path("downloads-demo"), show_default=True)
+@click.option("--dest", type=_PathArg(path_type=Path), default=Path("downloads-demo"), show_default=True)
 @click.option("--messages", type=click.IntRange(1, 100_000), default=300, show_default=True)
 def demo(dest: Path, messages: int) -> None:
     """Run a whole job on the built-in simulated channel with 3 accounts."""
@@ -250,7 +259,7 @@ def demo(dest: Path, messages: int) -> None:
 @cli.command()
 @click.argument("name")
 @click.option("--phone", help="Phone number in international format (asked for when missing; never logged).")
-@click.option("--session-dir", type=click.Path(), help="TG_SESSION_DIR (default ./sessions).")
+@click.option("--session-dir", type=_PathArg(), help="TG_SESSION_DIR (default ./sessions).")
 @click.option("--simulate", is_flag=True, help="Log in to the built-in simulated Telegram.")
 @options(_COMMON)
 def login(name: str, phone: str | None, session_dir: str | None, simulate: bool, env_file: str | None,
@@ -313,14 +322,14 @@ def _one_line(exc: click.ClickException) -> str:
 
 
 @cli.command()
-@click.argument("directory", metavar="[DIR]", required=False, type=click.Path(path_type=Path))
-@click.option("--dest", type=click.Path(path_type=Path), help="DOWNLOAD_DIR (the same as DIR).")
-@click.option("--state-db", type=click.Path(path_type=Path),
+@click.argument("directory", metavar="[DIR]", required=False, type=_PathArg(path_type=Path))
+@click.option("--dest", type=_PathArg(path_type=Path), help="DOWNLOAD_DIR (the same as DIR).")
+@click.option("--state-db", type=_PathArg(path_type=Path),
               help="The state DB (default: STATE_DB, else DIR's or its one channel folder's .tgfetch.sqlite).")
 @click.option("--all", "show_all", is_flag=True, help="List every problem file (default: the first 20).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-@click.option("--env-file", type=click.Path(path_type=Path), default=Path(".env"), show_default=True,
+@click.option("--env-file", type=_PathArg(path_type=Path), default=Path(".env"), show_default=True,
               help="The .env file to read.")
 def verify(directory: Path | None, dest: Path | None, state_db: Path | None, show_all: bool, as_json: bool,
            quiet: bool, env_file: Path) -> None:

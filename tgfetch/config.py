@@ -76,6 +76,8 @@ def check_phone(phone: str) -> str:
 
 def _kind(path: Path) -> str:
     """'dir', 'file', 'missing', or ValueError when the system cannot even look it up."""
+    if "\x00" in str(path):
+        raise ValueError("contains a NUL character")
     try:
         return "dir" if path.is_dir() else "file" if path.exists() else "missing"
     except (OSError, ValueError) as exc:
@@ -312,10 +314,17 @@ def load_settings(env_file: str | os.PathLike[str] | None = Path(".env"), *, req
     """
     if env_file is not None:
         env_file = Path(env_file)
-        if require_env_file and not env_file.is_file():
-            what = "is a directory" if env_file.is_dir() else "does not exist"
+        try:
+            kind = _kind(env_file)
+        except ValueError as exc:
+            raise ConfigError(f"--env-file {str(env_file)!r} {exc}: expected a .env file of NAME=value lines") from None
+        if require_env_file and kind != "file":
+            what = "is a directory" if kind == "dir" else "does not exist"
             raise ConfigError(f"--env-file {str(env_file)!r} {what}: expected a .env file of NAME=value lines")
-        check_env_file(env_file)
+        if kind != "file":
+            env_file = None
+        else:
+            check_env_file(env_file)
     clean = {k: v for k, v in overrides.items() if v is not None}
     try:
         return Settings(_env_file=env_file, **clean)  # type: ignore[call-arg]

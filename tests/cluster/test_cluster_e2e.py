@@ -150,7 +150,6 @@ class Cluster:
         return self.spawn("coordinator", [
             "coordinator", "--redis", url or self.url, *self.channel.flags(), "--quiet",
             "--expect-accounts", str(expect), "--wait", "60", "--lease", str(lease),
-            "--dest", str(self.dest("coordinator")),
         ])
 
     def workers(self, machines: Iterable[str] = MACHINES, **kw: Any) -> dict[str, Proc]:
@@ -462,7 +461,7 @@ def test_remote_redis_without_password_is_refused_before_connecting(tmp_path: Pa
     # address is in TEST-NET-1 (RFC 5737): even a connection attempt would go nowhere.
     url = "redis://192.0.2.1:6379/0"
     args = [sys.executable, "-m", "tgfetch", command, "--redis", url, *Channel(messages=20).flags(), "--quiet",
-            "--dest", str(tmp_path / "d")]
+            *(["--dest", str(tmp_path / "d")] if command == "worker" else [])]
     started = time.monotonic()
     done = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=30)
     assert done.returncode == 2, done

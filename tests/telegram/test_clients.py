@@ -175,7 +175,7 @@ def test_no_api_id_is_a_config_error(monkeypatch: pytest.MonkeyPatch, tmp_path: 
 
 def _valid_string_session() -> str:
     ss = StringSession()
-    ss.set_dc(2, "149.154.167.51", 443)
+    ss.set_dc(2, "127.0.0.1", 443)  # loopback: a test session never points outside
     ss.auth_key = AuthKey(bytes(range(256)))
     return ss.save()
 

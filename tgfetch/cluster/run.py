@@ -40,7 +40,6 @@ from tgfetch.job import plan_scan
 from tgfetch.model import MessageGroup, TaskDistributionResult
 from tgfetch.portable import on_signals
 from tgfetch.report import human_bytes
-from tgfetch.retry import REDIS_CALL_RETRY
 from tgfetch.telegram.account import ChannelRef
 from tgfetch.telegram.clients import open_accounts
 from tgfetch.telegram.convert import to_message_info
@@ -65,19 +64,23 @@ def redis_for(settings: Settings, url: str | None, insecure: bool) -> Redis:
 
 
 async def check_redis(redis: Redis) -> None:
-    """Make sure Redis answers (retrying a while), or raise NetworkError (exit 4) in one line."""
+    """Make sure Redis answers, or raise NetworkError (exit 4) in one line.
+
+    The client itself retries a call for about 10 s (`security.connect`): that is the wait.
+    """
     try:
-        await REDIS_CALL_RETRY.run(redis.ping, retry_on=(RedisError, OSError))
+        await redis.ping()
     except (RedisError, OSError) as exc:
-        where = redact_url(_url_of(redis))
-        raise NetworkError(f"Redis at {where} is unreachable after {REDIS_CALL_RETRY.attempts} attempts "
-                           f"({type(exc).__name__}): start it, or check --redis / REDIS_URL") from None
+        raise NetworkError(f"Redis at {_url_of(redis)} is unreachable (tried for about 10 s: "
+                           f"{type(exc).__name__}): start it, or check --redis / REDIS_URL") from None
 
 
 def _url_of(redis: Redis) -> str:
+    """The client's URL with its password as *** (safe to show)."""
     kw = redis.connection_pool.connection_kwargs
     scheme = "rediss" if redis.connection_pool.connection_class.__name__.startswith("SSL") else "redis"
-    return f"{scheme}://{kw.get('host', '?')}:{kw.get('port', '?')}/{kw.get('db', 0)}"
+    auth = ":***@" if kw.get("password") else ""
+    return f"{scheme}://{auth}{kw.get('host', '?')}:{kw.get('port', '?')}/{kw.get('db', 0)}"
 
 
 def job_for(ref: ChannelRef, settings: Settings) -> str:
@@ -131,6 +134,7 @@ async def coordinate(clients: Mapping[str, TelegramClient], channel: str, settin
     await check_redis(redis)
     accounts, ref, top = await open_accounts(clients, channel, settings)
     queue = ClusterQueue(redis, job_for(ref, settings), lease_s=lease_s)
+    console.print(f"coordinator: job {queue.keys.job} on {_url_of(redis)}")
     stop = asyncio.Event()
     with on_signals(stop.set, STOP_SIGNALS):
         meta = await queue.meta()
@@ -203,7 +207,8 @@ async def work(clients: Mapping[str, TelegramClient], channel: str, settings: Se
         learned = job.store.load_speeds()
         speeds = {n: learned[n].bytes_per_s if n in learned else 0.0 for n in job.accounts}
         runner = _GroupRunner(job)
-        console.print(f"worker {machine}: accounts {', '.join(job.accounts)}, job {queue.keys.job}")
+        console.print(f"worker {machine}: accounts {', '.join(job.accounts)}, job {queue.keys.job} "
+                      f"on {_url_of(redis)}")
         if (await queue.meta()).get("state") not in ("running", "done"):
             console.print(f"worker {machine}: waiting for the coordinator to plan job {queue.keys.job}")
         stop = asyncio.Event()

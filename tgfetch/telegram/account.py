@@ -11,26 +11,25 @@ import asyncio
 import collections
 import functools
 import logging
-import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from telethon import TelegramClient, utils
+from telethon import TelegramClient
 from telethon.tl import functions, types
 
 from tgfetch.retry import RPC_RETRY
 from tgfetch.telegram.convert import FileLocation, to_location
-from tgfetch.telegram.rpc import AccessDenied, AccountDead, FloodWait, Transient, classify
+from tgfetch.telegram.peers import ChannelSpec, find_channel, parse_channel
+from tgfetch.telegram.rpc import AccountDead, FloodWait, Transient, classify
 
-__all__ = ["Account", "ChannelRef", "parse_channel"]
+__all__ = ["Account", "ChannelRef"]
 
 log = logging.getLogger("tgfetch.telegram")
 T = TypeVar("T")
 REQUEST_SIZE = 512 * 1024
 LaneQueue = asyncio.Queue[bytes | BaseException | None]  # chunks of one lane, then None or the error
-_LINK = re.compile(r"^(?:https?://)?(?:www\.)?(?:t|telegram)\.me/(?:s/)?(c/)?([A-Za-z0-9_]+)")
 
 
 @dataclass(frozen=True)
@@ -46,22 +45,6 @@ class ChannelRef:
     def key(self) -> str:
         """A short display name (@username or the id)."""
         return f"@{self.username}" if self.username else str(self.channel_id)
-
-
-def parse_channel(spec: str) -> str | int:
-    """Return a username or a numeric peer id from @name, a t.me link or an id."""
-    s = spec.strip()
-    m = _LINK.match(s)
-    if m:
-        if m.group(1):
-            return int(f"-100{m.group(2)}")
-        return m.group(2)
-    if s.lstrip("-").isdigit():
-        return int(s)
-    s = s.removeprefix("@")
-    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{3,31}", s):
-        raise ValueError(f"{spec!r} is not a channel username, t.me link or numeric id")
-    return s
 
 
 class Account:
@@ -212,26 +195,12 @@ class Account:
                 await sender.connect(c._connection(dc.ip_address, dc.port, dc.id, loggers=c._log,
                                                    proxy=c._proxy, local_addr=c._local_addr))
 
-    async def resolve(self, spec: str) -> ChannelRef:
+    async def resolve(self, spec: str | ChannelSpec) -> ChannelRef:
         """Resolve the channel with this account's own access hash."""
-        target = parse_channel(spec)
-        if isinstance(target, str):
-            res = await self.call(functions.contacts.ResolveUsernameRequest(target))
-            chats = [c for c in res.chats if isinstance(c, types.Channel)]
-            if not chats:
-                raise AccessDenied(f"'{spec}' is not a channel")
-            chat = chats[0]
-        else:
-            try:
-                peer = await self.client.get_input_entity(target)
-            except (ValueError, TypeError):
-                raise AccessDenied(f"channel id {target} is unknown to this account") from None
-            res = await self.call(functions.channels.GetChannelsRequest([utils.get_input_channel(peer)]))
-            chat = res.chats[0]
-        if not isinstance(chat, types.Channel):
-            raise AccessDenied(f"'{spec}' is not accessible")
+        target = spec if isinstance(spec, ChannelSpec) else parse_channel(spec)
+        chat = await find_channel(self.client, self.call, target)
         self.channel = types.InputChannel(chat.id, chat.access_hash or 0)
-        return ChannelRef(chat.id, chat.title, chat.username, spec)
+        return ChannelRef(chat.id, chat.title, chat.username, target.text)
 
     async def top_message_id(self) -> int:
         """Return the id of the channel's newest message (0 if empty)."""

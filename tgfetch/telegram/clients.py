@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sqlite3
 from collections.abc import Mapping
@@ -12,9 +13,11 @@ from telethon import TelegramClient
 from telethon.sessions import StringSession
 
 from tgfetch.config import Settings
-from tgfetch.errors import ConfigError, SessionError, TelegramAccessError, UsageError
+from tgfetch.errors import ConfigError, NetworkError, SessionError, TelegramAccessError, UsageError
+from tgfetch.retry import RPC_RETRY
 from tgfetch.telegram.account import Account, ChannelRef
-from tgfetch.telegram.rpc import AccessDenied, AccountDead, FloodWait, Transient, classify
+from tgfetch.telegram.peers import ChannelSpec, parse_channel
+from tgfetch.telegram.rpc import AccessDenied, AccountDead, FloodWait, RpcProblem, Transient, classify
 
 __all__ = ["build_clients", "close_clients", "open_accounts", "session_path"]
 
@@ -63,33 +66,88 @@ def build_clients(settings: Settings) -> dict[str, TelegramClient]:
     return clients
 
 
-async def _connect_one(name: str, client: TelegramClient) -> None:
+async def _connect_one(name: str, client: TelegramClient, retries: int, timeout: float) -> None:
     try:
-        if not client.is_connected():
-            await client.connect()
-        authorized = await client.is_user_authorized()
-    except Exception as exc:  # noqa: BLE001 - every failure to connect becomes one clear line
-        # Telethon gives up on repeated FLOOD_WAITs with a plain ValueError("Request was unsuccessful ...").
-        unsuccessful = isinstance(exc, ValueError) and "unsuccessful" in str(exc)
-        problem = classify(exc)
-        if problem is None and not unsuccessful:
-            raise
-        raise TelegramAccessError(f"account {name}: cannot connect to Telegram now ({problem or exc})") from None
+        authorized = await RPC_RETRY.with_retries(retries).run(
+            functools.partial(_connect_once, name, client, timeout), retry_on=(Transient,))
+    except Transient as exc:
+        raise NetworkError(f"account {name}: cannot reach Telegram{_where(client)}: {exc} ({_attempts(retries)})"
+                           ) from None
+    except RpcProblem as exc:
+        raise TelegramAccessError(f"account {name}: cannot connect to Telegram now ({exc})") from None
     if not authorized:
         raise SessionError(f"account {name}: session is not logged in or was revoked; run `tgfetch login {name}`")
 
 
-async def _resolve_one(acc: Account, spec: str, retries: int) -> ChannelRef:
+async def _connect_once(name: str, client: TelegramClient, timeout: float) -> bool:
+    """Connect and ask whether the session is logged in, within `timeout` seconds."""
+    try:
+        async with asyncio.timeout(timeout):
+            if not client.is_connected():
+                await client.connect()
+            return bool(await client.is_user_authorized())
+    except Exception as exc:  # noqa: BLE001 - every failure to connect becomes one clear line
+        # Telethon gives up on repeated FLOOD_WAITs with a plain ValueError("Request was unsuccessful ...").
+        if isinstance(exc, ValueError) and "unsuccessful" in str(exc):
+            raise TelegramAccessError(f"account {name}: cannot connect to Telegram now ({exc})") from None
+        problem = _network_problem(exc, timeout) or classify(exc)
+        if problem is None:
+            raise
+        if isinstance(problem, Transient):
+            await _forget_connection(client)  # the next attempt connects from scratch
+        raise problem from None
+
+
+def _network_problem(exc: BaseException, timeout: float) -> Transient | None:
+    """Describe a timeout or a failed/dropped connection in words; None for anything else."""
+    if isinstance(exc, TimeoutError):
+        return Transient(f"no answer within {timeout:g}s")
+    if isinstance(exc, ConnectionError | OSError):
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        return Transient(f"connection failed ({detail})")
+    return None
+
+
+async def _forget_connection(client: TelegramClient) -> None:
+    """Disconnect a client whose connection failed, so that the next attempt starts afresh."""
+    try:
+        await client.disconnect()  # type: ignore[misc]
+    except Exception as exc:  # noqa: BLE001 - the connection is broken already
+        log.debug("disconnect after a failed connect: %s", type(exc).__name__)
+
+
+def _where(client: TelegramClient) -> str:
+    """Return the data center the session connects to, as ' (DC 2 at 149.154.167.51:443)'."""
+    session = client.session
+    try:
+        return f" (DC {session.dc_id} at {session.server_address}:{session.port})"
+    except Exception:  # noqa: BLE001 - a custom session without these fields: say nothing
+        return ""
+
+
+def _attempts(retries: int) -> str:
+    """Return how many attempts were made, and what to check."""
+    return f"{retries + 1} attempt{'s' if retries else ''}; check the network, a proxy or a firewall"
+
+
+def _unreachable(acc: Account, what: str, exc: Transient, retries: int) -> NetworkError:
+    """Return the one-line exit-4 error for an RPC that timed out or dropped on every attempt."""
+    reason = {"TimeoutError": f"no answer within {acc.rpc_timeout:g}s",
+              "ConnectionError": "the connection dropped"}.get(str(exc), str(exc))
+    return NetworkError(f"account {acc.name}: cannot {what}: {reason} ({_attempts(retries)})")
+
+
+async def _resolve_one(acc: Account, spec: ChannelSpec, retries: int) -> ChannelRef:
     try:
         return await acc.retrying(lambda: acc.resolve(spec), retries)
-    except ValueError as exc:
-        raise UsageError(f"CHANNEL={spec!r}: {exc}") from None
     except AccessDenied as exc:
-        raise TelegramAccessError(f"account {acc.name} cannot access channel {spec!r} ({exc})") from None
+        raise TelegramAccessError(f"account {acc.name} cannot access channel {spec.text!r} ({exc})") from None
     except AccountDead as exc:
         raise SessionError(f"account {acc.name}: session revoked or account deactivated ({exc})") from None
-    except (FloodWait, Transient) as exc:
-        raise TelegramAccessError(f"account {acc.name}: cannot resolve channel {spec!r} now ({exc})") from None
+    except FloodWait as exc:
+        raise TelegramAccessError(f"account {acc.name}: cannot resolve channel {spec.text!r} now ({exc})") from None
+    except Transient as exc:
+        raise _unreachable(acc, f"resolve channel {spec.text!r}", exc, retries) from None
 
 
 async def open_accounts(
@@ -98,20 +156,23 @@ async def open_accounts(
     """Connect every client, check authorization, resolve the channel per account; return the newest id."""
     if not clients:
         raise UsageError("no accounts given")
-    await asyncio.gather(*(_connect_one(n, c) for n, c in clients.items()))
+    spec = parse_channel(channel)  # a malformed CHANNEL stops before any connection
+    retries = settings.grouping_max_retries
+    await asyncio.gather(*(_connect_one(n, c, retries, settings.rpc_timeout) for n, c in clients.items()))
     accounts = {
         n: Account(n, c, handoff_seconds=settings.flood_wait_handoff_seconds,
                    rpc_timeout=settings.rpc_timeout)
         for n, c in clients.items()
     }
-    retries = settings.grouping_max_retries
-    refs = await asyncio.gather(*(_resolve_one(a, channel, retries) for a in accounts.values()))
+    refs = await asyncio.gather(*(_resolve_one(a, spec, retries) for a in accounts.values()))
     if len({r.channel_id for r in refs}) != 1:
         raise TelegramAccessError(f"the accounts resolve {channel!r} to different channels")
     first = next(iter(accounts.values()))
     try:
         top = await first.retrying(first.top_message_id, retries)
-    except (AccountDead, AccessDenied, FloodWait, Transient) as exc:
+    except Transient as exc:
+        raise _unreachable(first, f"read {refs[0].key}", exc, retries) from None
+    except (AccountDead, AccessDenied, FloodWait) as exc:
         raise TelegramAccessError(f"account {first.name}: cannot read {refs[0].key} ({exc})") from None
     return accounts, refs[0], top
 

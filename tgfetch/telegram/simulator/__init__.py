@@ -68,6 +68,8 @@ sha256, never ``hash()``).
 
 Per-account behaviour
 =====================
+The channel's id is derived from the seed and its username (10 digits), or
+given as ``channel_id=`` (any id from 1 to 997852516352, e.g. a short one).
 Each account name has its own user id, channel access hash and file
 references: an ``InputChannel``/``InputPeerChannel`` with another account's
 hash fails CHANNEL_INVALID, and another account's (or an older) file
@@ -81,7 +83,13 @@ accounts answering in the same millisecond); unthrottled means no sleeps.
 
 Modelled requests: help.getConfig/getNearestDc, ping, users.getUsers,
 updates.getState/getDifference/getChannelDifference, contacts.resolveUsername
-(unknown -> USERNAME_NOT_OCCUPIED), channels.getChannels/getFullChannel/
+(the channel, or the user ``sim.public_user``; unknown -> USERNAME_NOT_OCCUPIED),
+messages.getDialogs (each account's chats, paged by offset_date/offset_id, <= 100
+per call: ``other_dialogs`` other chats (default 150) and, for a member, the
+channel as the 101st), messages.checkChatInvite (``sim.invite_hash``:
+chatInviteAlready for a member, chatInvite after ``sim.leave(name)``; a hash
+revoked by ``sim.revoke_invite()`` -> INVITE_HASH_EXPIRED, any other ->
+INVITE_HASH_INVALID), channels.getChannels/getFullChannel/
 getMessages (<= 200 ``InputMessageID``; more -> LIMIT_INVALID; unknown ids ->
 ``MessageEmpty``), messages.getHistory (offset_id, add_offset, limit <= 100,
 max_id, min_id), upload.getFile (offset and limit multiples of 4096, limit

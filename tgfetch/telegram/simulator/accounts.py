@@ -53,6 +53,7 @@ class Account:
     first_rpc_at: float | None = None
     revoked: bool = False
     deactivated: bool = False
+    member: bool = True  # joined the channel: it is in the account's dialogs
     ref_generation: dict[int, int] = dataclasses.field(default_factory=dict)
     file_bytes: dict[int, int] = dataclasses.field(default_factory=dict)
     expired_after_bytes: set[tuple[int, int]] = dataclasses.field(default_factory=set)

@@ -11,7 +11,11 @@ Kinds and their targets/params:
 ``flood[:METHOD]``
     Answer ``FLOOD_WAIT_<seconds>`` (420). METHOD is a TL request class name
     (``GetFileRequest``; the ``Request`` suffix may be omitted) or ``*``
-    (default). Params: a trigger (below) and ``seconds=S`` (int, default 1).
+    (default). ``*`` never matches the requests of connecting and keeping
+    alive (``GetConfigRequest``, the first request of every connection,
+    ``GetNearestDcRequest``, ``PingRequest``): a rule fails them only when it
+    names them (``drop:GetConfigRequest:rate=1:hard``: Telegram unreachable).
+    Params: a trigger (below) and ``seconds=S`` (int, default 1).
 ``expire``
     Rotate the document's (or photo's) file reference for that account just
     before a mid-file ``upload.getFile`` (offset > 0) and answer

@@ -14,6 +14,7 @@ from telethon.tl import functions, types
 from .accounts import Account
 from .base import DropConnection, RpcFail, SimSession
 from .content import SimMessage
+from .dialogs import DialogService
 from .faults import FaultPlan
 from .files import FileService
 from .login import LoginService
@@ -22,6 +23,7 @@ from .tlbuild import Builder
 log = logging.getLogger(__name__)
 
 MAX_IDS_PER_CALL = 200
+PUBLIC_USER = "tgfetch_sim_user"  # a user (not a channel) with a public username
 MAX_HISTORY = 100
 
 _WRAPPERS = (
@@ -53,6 +55,7 @@ class Server:
         plan: FaultPlan,
         files: FileService,
         login: LoginService,
+        dialogs: DialogService,
     ) -> None:
         self.builder = builder
         self.plan = plan
@@ -78,6 +81,7 @@ class Server:
             functions.upload.GetFileRequest: self.files.get_file,
         }
         self._handlers.update(login.handlers())
+        self._handlers.update(dialogs.handlers())
 
     async def handle(self, session: SimSession, dc_id: int, request: Any) -> Any:
         """Answer `request` (already unwrapped or not) for `session` on `dc_id`."""
@@ -89,7 +93,7 @@ class Server:
             await asyncio.sleep(account.round_trip())
         if method not in _ALWAYS_ALLOWED:
             self._check_authorized(session, method)
-            await self._inject(account, method)
+        await self._inject(account, method)
         handler = self._handlers.get(type(request))
         if handler is None:
             log.warning("simulator has no handler for %s", method)
@@ -110,7 +114,11 @@ class Server:
 
     async def _inject(self, account: Account, method: str) -> None:
         for index, rule in self.plan.of_kind("flood", "drop", "timeout"):
-            if not rule.matches(account.name, method) or not account.counter(index).fire():
+            if not rule.matches(account.name, method):
+                continue
+            if method in _ALWAYS_ALLOWED and rule.method == "*":
+                continue  # connecting and keep-alive pings fail only when a rule names them
+            if not account.counter(index).fire():
                 continue
             if rule.kind == "flood":
                 raise RpcFail(420, f"FLOOD_WAIT_{rule.seconds}")
@@ -131,7 +139,13 @@ class Server:
             raise RpcFail(400, "CHANNEL_INVALID")
 
     def _resolve(self, session: SimSession, dc_id: int, req: Any) -> Any:
-        if req.username.lower().lstrip("@") != self.builder.username.lower():
+        # core.telegram.org/method/contacts.resolveUsername: contacts.resolvedPeer (the peer, with its
+        # chat or user); usernames are case-insensitive; unknown -> USERNAME_NOT_OCCUPIED.
+        name = req.username.lower().lstrip("@")
+        if name == PUBLIC_USER.lower():
+            user = self.builder.public_user(session.account, PUBLIC_USER)
+            return types.contacts.ResolvedPeer(peer=types.PeerUser(user.id), chats=[], users=[user])
+        if name != self.builder.username.lower():
             raise RpcFail(400, "USERNAME_NOT_OCCUPIED")
         return types.contacts.ResolvedPeer(
             peer=self.builder.peer, chats=[self.builder.channel(session.account)], users=[]

@@ -13,15 +13,17 @@ from telethon.tl.alltlobjects import LAYER
 from .accounts import Account
 from .base import SimSession
 from .content import SimMessage, derive_int, generate_messages
+from .dialogs import DialogService
 from .faults import FaultPlan, parse_faults
 from .filebytes import ByteSource
 from .files import FileService
 from .login import LoginService
 from .sender import FakeSender
-from .server import Server
+from .server import PUBLIC_USER, Server
 from .tlbuild import Builder
 
 HOME_DC = 2
+MAX_CHANNEL_ID = 997_852_516_352
 _HOME_ADDRESS = ("149.154.167.51", 443)
 _UNSET: Any = object()
 
@@ -55,8 +57,18 @@ def _check_shape(messages: int, first_id: int, jitter: float, size_scale: float)
         raise ValueError("size_scale must be > 0")
 
 
+def _check_peers(channel_id: int | None, other_dialogs: int) -> None:
+    # core.telegram.org/api/bots/ids: channel ids are 1 to 997852516352.
+    if channel_id is not None and not 1 <= channel_id <= MAX_CHANNEL_ID:
+        raise ValueError(f"channel_id must be in [1, {MAX_CHANNEL_ID}]")
+    if other_dialogs < 0:
+        raise ValueError("other_dialogs must be >= 0")
+
+
 class SimulatedTelegram:
     """An offline Telegram: one channel, any number of accounts, injectable faults."""
+
+    public_user = PUBLIC_USER  # the username of a user, not a channel: resolving it gives a user
 
     def __init__(
         self,
@@ -73,11 +85,14 @@ class SimulatedTelegram:
         max_file_size: int | None = None,
         login_code: str = "12345",
         password: str | None = None,
+        channel_id: int | None = None,
+        other_dialogs: int = 150,
     ) -> None:
         _check_shape(messages, first_id, jitter, size_scale)
+        _check_peers(channel_id, other_dialogs)
         self.seed = seed
         self.channel_username = channel
-        self.channel_id = 1_000_000_000 + derive_int("channel", seed, channel, bits=30)
+        self.channel_id = channel_id or 1_000_000_000 + derive_int("channel", seed, channel, bits=30)
         self.first_id = first_id
         self.last_id = first_id + messages - 1
         self.fault_plan = parse_faults(faults)
@@ -90,12 +105,17 @@ class SimulatedTelegram:
         self._bytes = ByteSource(seed)
         self._accounts: dict[str, Account] = {}
         builder = Builder(seed, self.channel_id, channel, f"Simulated channel {channel}")
-        self._server = Server(
+        self._dialogs = DialogService(seed, builder, self._messages, other_dialogs)
+        self._server = self._make_server(builder, LoginService(seed, builder, login_code, password))
+
+    def _make_server(self, builder: Builder, login: LoginService) -> Server:
+        return Server(
             builder=builder,
             messages=self._messages,
             plan=self.fault_plan,
-            files=FileService(seed, self._messages, self._bytes, self.fault_plan),
-            login=LoginService(seed, builder, login_code, password),
+            files=FileService(self.seed, self._messages, self._bytes, self.fault_plan),
+            login=login,
+            dialogs=self._dialogs,
         )
 
     # -- content --------------------------------------------------------------
@@ -194,6 +214,23 @@ class SimulatedTelegram:
         if bytes_per_s is not None and bytes_per_s <= 0:
             raise ValueError("bandwidth must be > 0 or None")
         self.account(name).pacer.bandwidth = bytes_per_s
+
+    @property
+    def invite_hash(self) -> str:
+        """The channel's current invite hash: t.me/+<invite_hash> and t.me/joinchat/<invite_hash> lead to it."""
+        return self._dialogs.invite_hash
+
+    def revoke_invite(self) -> str:
+        """Revoke the invite link (the old hash answers INVITE_HASH_EXPIRED); return the new hash."""
+        return self._dialogs.revoke_invite()
+
+    def leave(self, name: str) -> None:
+        """Make account `name` leave the channel: gone from its dialogs, invite links only preview it."""
+        self.account(name).member = False
+
+    def join(self, name: str) -> None:
+        """Make account `name` a member of the channel again."""
+        self.account(name).member = True
 
     def revoke(self, name: str) -> None:
         """Make every later RPC of account `name` fail AUTH_KEY_UNREGISTERED."""

@@ -64,6 +64,15 @@ class Builder:
             username=None,
         )
 
+    def public_user(self, account: Account, username: str) -> types.User:
+        """Return a user with a public username, as `account` sees it."""
+        return types.User(
+            id=1_000 + derive_int("public_user", self.seed, bits=20),
+            access_hash=derive_int("public_user_hash", self.seed, account.name),
+            first_name="Simulated user",
+            username=username,
+        )
+
     def message(self, msg: SimMessage | None, msg_id: int, account: Account) -> Any:
         """Return Message / MessageService / MessageEmpty for `msg_id`."""
         if msg is None or msg.kind == "deleted":
