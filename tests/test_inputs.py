@@ -9,6 +9,7 @@ network.  Allowed exit codes: 0 (it worked), 1 (files failed), 2 (usage/configur
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,10 +27,36 @@ ALLOWED_CODES = {0, 1, 2, 3, 4}
 SIM = ["--simulate", "--sim-messages", "6", "--sim-clients", "2", "--sim-size-scale", "0.001"]
 # Values that must never be sent anywhere: Redis URLs get a fixed list of local or malformed ones.
 NETWORK = {"REDIS_URL", "--redis"}
+# Valid values of these make a run as slow as asked (10 million messages, a minute per call, a
+# bandwidth of a byte a day): they get the fixed hostile values, not random ones.
+SLOW = {"--sim-messages", "--messages", "--sim-latency", "--sim-size-scale", "--sim-bandwidth", "--sim-clients",
+        "--sim-jitter", "--sim-faults", "RPC_TIMEOUT", "GROUPING_TIMEOUT", "MAX_FILE_RETRIES", "GROUPING_MAX_RETRIES",
+        "FLOOD_WAIT_HANDOFF_SECONDS", "MAX_CONCURRENT_DOWNLOADS_PER_CLIENT"}
 HOSTILE = ["", " ", "0", "-1", "1e400", "nan", "inf", "99999999999999999999999999", "x" * 300, "../..",
            "/", "/dev/null/x", "\x00", "é漢字", "true", "{message_id}", "a,a", "@", "t.me/c/abc"]
 # Only the first one is tried against a port (local, nothing listens): the others are refused before connecting.
 REDIS_VALUES = ["redis://127.0.0.1:1/0", "", "redis://10.0.0.1:6379/0", "http://x", "nan", "redis://x y"]
+
+
+PATH_SETTINGS = {name.upper() for name, f in Settings.model_fields.items() if "Path" in str(f.annotation)}
+
+
+def _path_flags() -> set[str]:
+    return {o for _, cmd in _commands() for p in cmd.params if isinstance(p, click.Option)
+            and isinstance(p.type, click.Path) for o in p.opts}
+
+
+def _confine(value: str, sandbox: Path) -> str:
+    """A path value that stays inside the sandbox (a test must never write outside its folder):
+    absolute ones move under it, and climbing out of it with '..' stops at its top."""
+    if os.path.isabs(value):
+        value = str(sandbox) + value
+    cwd = Path.cwd()
+    try:
+        inside = Path(os.path.normpath(cwd / value)).is_relative_to(sandbox)
+    except ValueError:  # NUL: refused before any file system call
+        return value
+    return value if inside else str(sandbox / "climbed" / value.replace("..", "up"))
 
 
 def _env_names() -> list[str]:
@@ -90,7 +117,8 @@ def _check(argv: list[str], capsys: pytest.CaptureFixture[str], what: str) -> in
 @pytest.fixture
 def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh folder to run in, no .env, none of the developer's settings."""
-    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "a" / "b")
     for name in [*_env_names(), "SIMULATE"]:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("TG_SESSION_DIR", str(tmp_path / "sessions"))
@@ -109,6 +137,7 @@ def test_every_setting_with_hostile_values(name: str, sandbox: Path, monkeypatch
     for value in values:
         if "\x00" in value:
             continue  # an environment variable cannot hold NUL
+        value = _confine(value, sandbox) if name in PATH_SETTINGS else value
         monkeypatch.setenv(name, value)
         _check(_base("download", sandbox), capsys, f"{name}={value!r}")
     monkeypatch.delenv(name)
@@ -119,6 +148,7 @@ def test_every_flag_with_hostile_values(command: str, flag: str, sandbox: Path,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     values = REDIS_VALUES if flag in NETWORK else HOSTILE
     for value in values:
+        value = _confine(value, sandbox) if flag in _path_flags() else value
         _check([*_base(command, sandbox), flag, value], capsys, f"{command} {flag} {value!r}")
 
 
@@ -136,13 +166,15 @@ def test_random_values_for_every_setting_and_flag(data: st.DataObject, sandbox: 
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     value = data.draw(_text())
     if data.draw(st.booleans()):
-        name = data.draw(st.sampled_from([n for n in _env_names() if n not in NETWORK]))
+        name = data.draw(st.sampled_from([n for n in _env_names() if n not in NETWORK | SLOW]))
         clean = value.replace("\x00", "")
+        clean = _confine(clean, sandbox) if name in PATH_SETTINGS else clean
         with monkeypatch.context() as m:
             m.setenv(name, clean)
             _check(_base("download", sandbox), capsys, f"{name}={clean!r}")
     else:
-        command, flag = data.draw(st.sampled_from([o for o in _value_options() if o[1] not in NETWORK]))
+        command, flag = data.draw(st.sampled_from([o for o in _value_options() if o[1] not in NETWORK | SLOW]))
+        value = _confine(value, sandbox) if flag in _path_flags() else value
         _check([*_base(command, sandbox), flag, value], capsys, f"{command} {flag} {value!r}")
 
 

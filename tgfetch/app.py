@@ -52,9 +52,18 @@ def build_simulation(sim: SimOptions, prefix: str = "") -> tuple[Any, dict[str, 
     return tg, clients
 
 
+def check_strategy(settings: Settings) -> None:
+    """Refuse a mode whose strategy cannot be loaded (a plugin, CUSTOM_STRATEGY) before connecting."""
+    from tgfetch.distribution import TaskDistributor
+
+    if settings.mode != "auto":
+        TaskDistributor(settings).strategy_class(settings.mode)
+
+
 def job_clients(opts: CommandOptions) -> tuple[dict[str, TelegramClient], str, int | None, int | None]:
     """The clients, channel and range of a job (simulated or from settings)."""
     s = opts.settings
+    check_strategy(s)
     if opts.simulate is not None:
         tg, clients = build_simulation(opts.simulate)
         return clients, s.channel or tg.channel_username, s.start_message_id or tg.first_id, s.end_message_id
@@ -183,19 +192,24 @@ async def run_plan(opts: CommandOptions) -> int:
 
 
 async def _print_comparison(console: Console, scan: Any, names: list[str], settings: Settings,
-                            rows: list[dict[str, Any]] | None = None) -> None:
+                            rows: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Print the strategy comparison: the plan's own rows when it has them, else plan with every strategy."""
     from tgfetch.distribution import TaskDistributor, comparison_rows, rows_table
 
     if rows is None:
         rows = comparison_rows(await TaskDistributor(settings).compare(scan.collection, names))
     console.print(rows_table(rows))
+    return rows
 
 
 async def run_compare(opts: CommandOptions) -> int:
     """Run `compare`: scan, then a table of every strategy's plan."""
+    check_report_path(opts.report)
     scan, names = await _scan_for_plan(opts)
-    await _print_comparison(_console(), scan, names, opts.settings)
+    rows = await _print_comparison(_console(), scan, names, opts.settings)
+    if opts.report is not None:
+        _write_json(opts.report, {"channel": scan.channel.key, "first_id": scan.first_id, "last_id": scan.last_id,
+                                  "comparison": rows, "scan": scan_json(scan), "exit_code": EXIT_OK})
     return EXIT_OK
 
 
@@ -289,6 +303,7 @@ async def run_coordinator(opts: CommandOptions, redis_url: str | None, insecure:
     """Run `coordinator`: scan, plan over the workers' accounts, enqueue on Redis, show progress."""
     from tgfetch.cluster.run import coordinate, redis_for
 
+    check_strategy(opts.settings)
     redis = redis_for(opts.settings, redis_url, insecure)
     clients, channel = _cluster_clients(opts, "coordinator")
     try:

@@ -56,8 +56,8 @@ def _parse_bandwidth(_ctx: click.Context, _param: click.Parameter, value: str | 
         out = tuple(float(v) for v in value.split(","))
     except ValueError:
         raise click.BadParameter(f"{value!r}: expected MBPS[,MBPS...] (numbers, MB/s)") from None
-    if any(not math.isfinite(v) or v <= 0 for v in out):
-        raise click.BadParameter(f"{value!r}: every bandwidth must be a finite number greater than 0")
+    if any(not math.isfinite(v) or not 0.001 <= v <= 1e5 for v in out):
+        raise click.BadParameter(f"{value!r}: every bandwidth must be a number from 0.001 to 100000 (MB/s)")
     return out
 
 
