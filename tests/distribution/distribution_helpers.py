@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 from tgfetch.config import Settings
-from tgfetch.distribution import TaskDistributor
-from tgfetch.model import MessageCollection, MessageInfo
+from tgfetch.distribution import TaskDistributionStrategy, TaskDistributor
+from tgfetch.model import ClientAssignment, MessageCollection, MessageInfo
+
+
+class RoundRobin(TaskDistributionStrategy):
+    """Whole groups dealt to the clients in turn."""
+
+    async def distribute_tasks(self, message_collection: Any, client_names: Any) -> Any:
+        out = [ClientAssignment(c) for c in client_names]
+        for i, group in enumerate(message_collection.groups):
+            out[i % len(out)].message_groups.append(group)
+        return out
+
+    def get_strategy_info(self) -> dict[str, Any]:
+        return {"name": "RoundRobin", "description": "whole groups dealt in turn"}
 
 
 def settings(**overrides: object) -> Settings:

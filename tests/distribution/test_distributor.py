@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 import pytest
-from distribution_helpers import channel, distributor, message_ids, photo, random_channel
+from distribution_helpers import RoundRobin, channel, distributor, message_ids, photo, random_channel
 from rich.table import Table
 
 from tgfetch.distribution import (
@@ -19,14 +19,8 @@ from tgfetch.errors import DistributionError, UsageError
 from tgfetch.model import ClientAssignment, DistributionMode, MessageCollection
 
 
-class CustomDistributionStrategy(TaskDistributionStrategy):
+class CustomDistributionStrategy(RoundRobin):
     """The seed's example: round-robin by group."""
-
-    async def distribute_tasks(self, message_collection: Any, client_names: Any) -> Any:
-        out = [ClientAssignment(c) for c in client_names]
-        for i, group in enumerate(message_collection.groups):
-            out[i % len(out)].message_groups.append(group)
-        return out
 
     def get_strategy_info(self) -> dict[str, Any]:
         return {"name": "CustomDistribution", "description": "自定义分配策略"}

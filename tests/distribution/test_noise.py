@@ -7,13 +7,9 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
-from distribution_helpers import channel, distributor, random_channel
-
-from tgfetch.distribution import TaskDistributionStrategy
-from tgfetch.model import ClientAssignment
+from distribution_helpers import RoundRobin, channel, distributor, random_channel
 
 
 def said(caplog: pytest.LogCaptureFixture, text: str) -> list[int]:
@@ -60,19 +56,6 @@ async def test_comparison_table_is_left_to_the_caller(caplog: pytest.LogCaptureF
         res = await distributor(enable_strategy_comparison=True).distribute(random_channel(7, 60), ["a", "b"])
     assert said(caplog, "Strategy comparison") == [logging.DEBUG]
     assert len(res.info["comparison"]) == 3
-
-
-class RoundRobin(TaskDistributionStrategy):
-    """Whole groups dealt to the clients in turn."""
-
-    async def distribute_tasks(self, message_collection: Any, client_names: Any) -> Any:
-        out = [ClientAssignment(c) for c in client_names]
-        for i, group in enumerate(message_collection.groups):
-            out[i % len(out)].message_groups.append(group)
-        return out
-
-    def get_strategy_info(self) -> dict[str, Any]:
-        return {"name": "RoundRobin", "description": "whole groups dealt in turn"}
 
 
 async def test_an_unused_registration_is_named_once(caplog: pytest.LogCaptureFixture) -> None:

@@ -8,12 +8,11 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from distribution_helpers import channel, distributor, settings
+from distribution_helpers import RoundRobin, channel, distributor, settings
 
-from tgfetch.distribution import TaskDistributionStrategy, TaskDistributor
+from tgfetch.distribution import TaskDistributor
 from tgfetch.errors import ConfigError, UsageError
 from tgfetch.model import ClientAssignment, DistributionMode
 
@@ -159,19 +158,6 @@ def test_config_accepts_custom_and_checks_the_shape() -> None:
         load_settings(env_file=None, custom_strategy="pkg.mod")
     with pytest.raises(ConfigError, match="TASK_DISTRIBUTION_MODE='nope'.*custom"):
         load_settings(env_file=None, task_distribution_mode="nope")
-
-
-class RoundRobin(TaskDistributionStrategy):
-    """Whole groups dealt to the clients in turn."""
-
-    async def distribute_tasks(self, message_collection: Any, client_names: Any) -> Any:
-        out = [ClientAssignment(c) for c in client_names]
-        for i, group in enumerate(message_collection.groups):
-            out[i % len(out)].message_groups.append(group)
-        return out
-
-    def get_strategy_info(self) -> dict[str, Any]:
-        return {"name": "RoundRobin", "description": "whole groups dealt in turn"}
 
 
 async def test_download_channel_uses_a_registered_strategy(tmp_path: Path) -> None:
