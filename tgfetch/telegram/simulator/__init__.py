@@ -97,8 +97,39 @@ max_id, min_id), upload.getFile (offset and limit multiples of 4096, limit
 another DC -> FILE_MIGRATE_X; stale reference -> FILE_REFERENCE_EXPIRED),
 auth.sendCode/signIn/checkPassword/logOut/exportAuthorization/
 importAuthorization and account.getPassword (real SRP: the server verifies
-Telethon's ``compute_check`` answer). Anything else answers 400
-INPUT_METHOD_INVALID (and logs a warning).
+Telethon's ``compute_check`` answer), messages.getForumTopics/getReplies/
+getDiscussionMessage (below; on the plain channel CHANNEL_FORUM_MISSING and
+MSG_ID_INVALID). Anything else answers 400 INPUT_METHOD_INVALID (and logs a
+warning).
+
+Forum topics and comments (off by default; the plain channel is unchanged)
+==========================================================================
+``forum_topics=N`` makes the chat a forum supergroup (``megagroup``,
+``forum``) over the same seeded messages: General (id 1, no ``reply_to``) and
+N topics, each created by a ``messageActionTopicCreate`` service message
+whose id is the topic's id; topic messages carry ``reply_to(forum_topic=True,
+reply_to_msg_id=topic)`` (``reply_to_top_id=topic`` when replying inside it);
+albums stay in one topic; the last topic is empty; senders are member users.
+It answers messages.getForumTopics (by last message date, paged by
+offset_date/offset_id/offset_topic, ``q``) and messages.getReplies(msg_id=
+topic), so ``iter_messages(chat, reply_to=topic_id)`` works.
+``sim.topics()`` / ``sim.topic(id)`` give (id, title, message_ids); see
+`forum`.
+
+``comments=True`` links a discussion supergroup (``sim.discussion_id``) to the
+channel: ``channels.getFullChannel`` gives ``linked_chat_id`` and the group
+(per-account access hash); every post is copied into the group (``fwd_from``
+channel_post/saved_from_peer/saved_from_msg_id: the thread's root) and
+carries ``replies(comments=True, channel_id=group)``; comments (text, photos,
+videos, documents, albums of 2-10, one thread of 230) reply to the root.
+messages.getDiscussionMessage and messages.getReplies(channel, post) answer
+with the group's messages, so ``iter_messages(channel, reply_to=post_id)``
+and ``download_media(comment)`` work; the group also answers getChannels,
+getFullChannel, getMessages and getHistory. ``sim.threads()`` /
+``sim.thread(post_id)`` give (post_ids, root_ids, comment_ids);
+``sim.discussion_messages``, ``sim.message(id, chat_id=sim.discussion_id)``
+and ``sim.file_sha256(id, chat_id=sim.discussion_id)`` the group's content
+and files; see `discussion`. The two options exclude each other.
 
 Login: ``sim.unauthorized_client(name)`` is not signed in (calls fail 401
 AUTH_KEY_UNREGISTERED); ``send_code_request(phone)`` then ``sign_in(phone,
@@ -134,6 +165,12 @@ Telethon behaviour the downloader must handle (observed here)
   only ``download_media(message)`` of a *document* re-fetches the message
   itself. Cure: re-fetch with ``channels.GetMessages`` and continue from the
   byte offset reached.
+- Comments from ``iter_messages(channel, reply_to=post)`` live in the
+  discussion group (``peer_id``, ``chat_id``) but Telethon sets their
+  ``input_chat`` to the channel, and ``download_media`` re-fetches an expired
+  document reference from ``input_chat``: it gets the channel's message of
+  that id and re-raises FileReferenceExpiredError. Re-fetch a comment from
+  its ``peer_id``.
 - Revocation: ``AuthKeyUnregisteredError`` / ``UserDeactivatedError`` (both
   ``UnauthorizedError``); ``is_user_authorized()`` is cached by Telethon and
   keeps returning True, ``get_me()`` returns None.

@@ -213,3 +213,20 @@ def _single(gen: _Gen, msg_id: int) -> SimMessage:
 def _repost(gen: _Gen, msg_id: int) -> SimMessage:
     orig = gen.rng.choice(gen.earlier_docs)
     return dataclasses.replace(orig, id=msg_id, grouped_id=None, caption=f"Repost of {orig.id}", date=_date(msg_id))
+
+
+class MediaFactory:
+    """Make media messages like the channel's (kinds, sizes, names, DCs) for other chats' content."""
+
+    def __init__(self, rng: random.Random, size_scale: float, max_file_size: int | None) -> None:
+        self.rng = rng
+        self._gen = _Gen(rng, size_scale, max_file_size)
+
+    def media(self, msg_id: int, kind: str, grouped_id: int | None, caption: str, date: dt.datetime) -> SimMessage:
+        """Return a media message of `kind` (one of MEDIA_KINDS) dated `date`."""
+        return dataclasses.replace(_media(self._gen, msg_id, kind, grouped_id, caption), date=date)
+
+    @staticmethod
+    def text(msg_id: int, caption: str, date: dt.datetime) -> SimMessage:
+        """Return a text-only message dated `date`."""
+        return dataclasses.replace(_plain(msg_id, "text", caption), date=date)

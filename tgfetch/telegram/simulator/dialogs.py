@@ -88,7 +88,7 @@ class DialogService:
             return types.ChatInviteAlready(chat=self.builder.channel(account))
         return types.ChatInvite(
             title=self.builder.title, photo=types.PhotoEmpty(id=0), participants_count=1234, color=0,
-            channel=True, broadcast=True, public=True,
+            channel=True, broadcast=not self.builder.megagroup, megagroup=self.builder.megagroup, public=True,
         )
 
     # -- dialogs --------------------------------------------------------------

@@ -7,7 +7,7 @@ import bisect
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from telethon.tl import functions, types
 
@@ -36,6 +36,15 @@ _WRAPPERS = (
 _ALWAYS_ALLOWED = ("GetConfigRequest", "GetNearestDcRequest", "PingRequest")
 _LOGIN_METHODS = ("SendCodeRequest", "SignInRequest", "GetPasswordRequest", "CheckPasswordRequest", "LogOutRequest")
 
+Handler = Callable[[SimSession, int, Any], Any]
+
+
+class Extension(Protocol):
+    """More requests a chat answers (forum topics, comments); may wrap the server's own handlers."""
+
+    def handlers(self, server: Server) -> dict[type, Handler]:
+        """Return the request-type -> handler table to add (after `server.handler` lookups)."""
+
 
 def unwrap(request: Any) -> Any:
     """Strip invokeWithLayer/initConnection/invokeWithoutUpdates wrappers."""
@@ -56,6 +65,7 @@ class Server:
         files: FileService,
         login: LoginService,
         dialogs: DialogService,
+        extensions: Sequence[Extension] = (),
     ) -> None:
         self.builder = builder
         self.plan = plan
@@ -63,7 +73,7 @@ class Server:
         self.login = login
         self._by_id = {m.id: m for m in messages}
         self._visible = [m.id for m in messages if m.kind != "deleted"]  # ascending
-        self._handlers: dict[type, Callable[[SimSession, int, Any], Any]] = {
+        self._handlers: dict[type, Handler] = {
             functions.help.GetConfigRequest: self._config,
             functions.help.GetNearestDcRequest: self._nearest_dc,
             functions.PingRequest: lambda s, d, r: types.Pong(msg_id=0, ping_id=r.ping_id),
@@ -82,6 +92,12 @@ class Server:
         }
         self._handlers.update(login.handlers())
         self._handlers.update(dialogs.handlers())
+        for extension in extensions:
+            self._handlers.update(extension.handlers(self))
+
+    def handler(self, request_type: type) -> Handler:
+        """Return the handler of `request_type` (KeyError if none), e.g. for an extension to wrap."""
+        return self._handlers[request_type]
 
     async def handle(self, session: SimSession, dc_id: int, request: Any) -> Any:
         """Answer `request` (already unwrapped or not) for `session` on `dc_id`."""
@@ -195,7 +211,8 @@ class Server:
 
     def _channel_messages_result(self, account: Account, msgs: list[Any], count: int) -> Any:
         return types.messages.ChannelMessages(
-            pts=1, count=count, messages=msgs, topics=[], chats=[self.builder.channel(account)], users=[]
+            pts=1, count=count, messages=msgs, topics=[], chats=[self.builder.channel(account)],
+            users=self.builder.related_users(account, msgs),
         )
 
     def _history(self, session: SimSession, dc_id: int, req: Any) -> Any:

@@ -12,14 +12,18 @@ from telethon.tl.alltlobjects import LAYER
 
 from .accounts import Account
 from .base import SimSession
+from .comments import CommentsService
 from .content import SimMessage, derive_int, generate_messages
 from .dialogs import DialogService
+from .discussion import CommentedBuilder, DiscussionLayout, GroupBuilder, Thread, layout_discussion
 from .faults import FaultPlan, parse_faults
 from .filebytes import ByteSource
 from .files import FileService
+from .forum import ForumBuilder, ForumLayout, ForumService, Topic, layout_forum
 from .login import LoginService
 from .sender import FakeSender
-from .server import PUBLIC_USER, Server
+from .server import PUBLIC_USER, Extension, Server
+from .threads import NoThreads
 from .tlbuild import Builder
 
 HOME_DC = 2
@@ -65,10 +69,27 @@ def _check_peers(channel_id: int | None, other_dialogs: int) -> None:
         raise ValueError("other_dialogs must be >= 0")
 
 
+def _check_threads(forum_topics: int, comments: bool) -> None:
+    if forum_topics < 0:
+        raise ValueError("forum_topics must be >= 0")
+    if forum_topics and comments:
+        # core.telegram.org/api/forum: a forum is a supergroup; comments (core.telegram.org/api/discussion)
+        # hang under the posts of a broadcast channel: one chat is never both.
+        raise ValueError("forum_topics and comments exclude each other: a forum is a supergroup, not a channel")
+
+
+def _group_id(seed: int, channel_id: int) -> int:
+    """Return the id of the channel's discussion group (never the channel's own)."""
+    group_id = 1_000_000_000 + derive_int("discussion", seed, channel_id, bits=30)
+    return group_id + 1 if group_id == channel_id else group_id
+
+
 class SimulatedTelegram:
-    """An offline Telegram: one channel, any number of accounts, injectable faults."""
+    """An offline Telegram: one channel (or forum), any number of accounts, injectable faults."""
 
     public_user = PUBLIC_USER  # the username of a user, not a channel: resolving it gives a user
+    forum: ForumLayout | None = None  # the topics, with forum_topics
+    discussion: DiscussionLayout | None = None  # the linked group's messages and threads, with comments
 
     def __init__(
         self,
@@ -87,9 +108,12 @@ class SimulatedTelegram:
         password: str | None = None,
         channel_id: int | None = None,
         other_dialogs: int = 150,
+        forum_topics: int = 0,
+        comments: bool = False,
     ) -> None:
         _check_shape(messages, first_id, jitter, size_scale)
         _check_peers(channel_id, other_dialogs)
+        _check_threads(forum_topics, comments)
         self.seed = seed
         self.channel_username = channel
         self.channel_id = channel_id or 1_000_000_000 + derive_int("channel", seed, channel, bits=30)
@@ -101,21 +125,41 @@ class SimulatedTelegram:
         self._latency = latency
         self._jitter = jitter
         self._messages = tuple(generate_messages(seed, messages, first_id, size_scale, max_file_size))
+        builder, threads = self._chat(forum_topics, comments, size_scale, max_file_size)
         self._by_id = {m.id: m for m in self._messages}
         self._bytes = ByteSource(seed)
         self._accounts: dict[str, Account] = {}
-        builder = Builder(seed, self.channel_id, channel, f"Simulated channel {channel}")
         self._dialogs = DialogService(seed, builder, self._messages, other_dialogs)
-        self._server = self._make_server(builder, LoginService(seed, builder, login_code, password))
+        self._server = self._make_server(builder, LoginService(seed, builder, login_code, password), threads)
 
-    def _make_server(self, builder: Builder, login: LoginService) -> Server:
+    def _chat(
+        self, forum_topics: int, comments: bool, size_scale: float, max_file_size: int | None
+    ) -> tuple[Builder, Extension]:
+        """Return the chat's builder and thread requests: a plain channel, a forum, or a channel with comments."""
+        name = self.channel_username
+        if forum_topics:
+            self.forum = layout_forum(self.seed, self._messages, forum_topics)
+            self._messages = self.forum.messages
+            forum = ForumBuilder(self.seed, self.channel_id, name, f"Simulated forum {name}", self.forum)
+            return forum, ForumService(self.forum, forum)
+        title = f"Simulated channel {name}"
+        if not comments:
+            return Builder(self.seed, self.channel_id, name, title), NoThreads()
+        group_id = _group_id(self.seed, self.channel_id)
+        self.discussion = layout_discussion(self.seed, group_id, self._messages, size_scale, max_file_size)
+        builder = CommentedBuilder(self.seed, self.channel_id, name, title, self.discussion)
+        group = GroupBuilder(self.seed, self.discussion, self.channel_id, title)
+        return builder, CommentsService(self.discussion, builder, group)
+
+    def _make_server(self, builder: Builder, login: LoginService, threads: Extension) -> Server:
         return Server(
             builder=builder,
             messages=self._messages,
             plan=self.fault_plan,
-            files=FileService(self.seed, self._messages, self._bytes, self.fault_plan),
+            files=FileService(self.seed, [*self._messages, *self.discussion_messages], self._bytes, self.fault_plan),
             login=login,
             dialogs=self._dialogs,
+            extensions=[threads],
         )
 
     # -- content --------------------------------------------------------------
@@ -125,31 +169,73 @@ class SimulatedTelegram:
         """Every message id of the channel, in id order (deleted ones included)."""
         return self._messages
 
-    def message(self, message_id: int) -> SimMessage:
-        """Return one message; KeyError if the id is outside the channel."""
-        return self._by_id[message_id]
+    def message(self, message_id: int, chat_id: int | None = None) -> SimMessage:
+        """Return one message of the channel (or of the chat `chat_id`); KeyError if there is none."""
+        if chat_id in (None, self.channel_id):
+            return self._by_id[message_id]
+        entry = self.discussion.entry(message_id) if self.discussion and chat_id == self.discussion.group_id else None
+        if entry is None:
+            raise KeyError(f"no message {message_id} in chat {chat_id}")
+        return entry.sim
 
     def media_messages(self) -> list[SimMessage]:
         """Return the messages that carry a file, in id order."""
         return [m for m in self._messages if m.is_media]
 
-    def _media(self, message_id: int) -> SimMessage:
-        msg = self._by_id.get(message_id)
+    def _media(self, message_id: int, chat_id: int | None) -> SimMessage:
+        try:
+            msg: SimMessage | None = self.message(message_id, chat_id)
+        except KeyError:
+            msg = None
         if msg is None or not msg.is_media or msg.doc_id is None:
             raise KeyError(f"message {message_id} has no media")
         return msg
 
-    def read_file(self, message_id: int, offset: int, limit: int) -> bytes:
-        """Return bytes [offset, offset+limit) of a message's file (largest photo size)."""
-        msg = self._media(message_id)
+    def read_file(self, message_id: int, offset: int, limit: int, chat_id: int | None = None) -> bytes:
+        """Return bytes [offset, offset+limit) of a message's file (largest photo size); chat_id: the channel's."""
+        msg = self._media(message_id, chat_id)
         assert msg.doc_id is not None
         return self._bytes.read(msg.doc_id, msg.size, offset, limit)
 
-    def file_sha256(self, message_id: int) -> str:
-        """Return the hex sha256 of a message's file (streamed once, then cached)."""
-        msg = self._media(message_id)
+    def file_sha256(self, message_id: int, chat_id: int | None = None) -> str:
+        """Return the hex sha256 of a message's file (cached); chat_id: the channel's, or `discussion_id`."""
+        msg = self._media(message_id, chat_id)
         assert msg.doc_id is not None
         return self._bytes.sha256(msg.doc_id, msg.size)
+
+    # -- forum topics and comments ----------------------------------------------
+
+    def topics(self) -> list[Topic]:
+        """Return the forum's topics, General (id 1) first, then by id; none unless `forum_topics`."""
+        return list(self.forum.topics) if self.forum else []
+
+    def topic(self, topic_id: int) -> Topic:
+        """Return one topic of the forum; KeyError if there is no such topic."""
+        found = self.forum.topic(topic_id) if self.forum else None
+        if found is None:
+            raise KeyError(f"no topic {topic_id}")
+        return found
+
+    @property
+    def discussion_id(self) -> int | None:
+        """The id of the channel's discussion group (`comments=True`), else None."""
+        return self.discussion.group_id if self.discussion else None
+
+    @property
+    def discussion_messages(self) -> Sequence[SimMessage]:
+        """Every message of the discussion group (posts' copies and comments), in id order."""
+        return self.discussion.messages if self.discussion else ()
+
+    def threads(self) -> list[Thread]:
+        """Return the comment threads of the channel's posts, in post order; none unless `comments`."""
+        return list(self.discussion.threads) if self.discussion else []
+
+    def thread(self, post_id: int) -> Thread:
+        """Return the thread a post (any member of an album post) opens; KeyError if none."""
+        found = self.discussion.by_post(post_id) if self.discussion else None
+        if found is None:
+            raise KeyError(f"post {post_id} has no comment thread")
+        return found
 
     def total_media_bytes(self) -> int:
         """Return the bytes of all distinct files (a reposted file counts once)."""

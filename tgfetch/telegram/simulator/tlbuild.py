@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from telethon.tl import types
@@ -33,6 +34,8 @@ def doc_access_hash(seed: int, doc_id: int) -> int:
 class Builder:
     """Turn SimMessages into TL objects (Message, Document, Photo, Channel, User)."""
 
+    megagroup = False  # a broadcast channel; a subclass may host a supergroup
+
     def __init__(self, seed: int, channel_id: int, username: str, title: str) -> None:
         self.seed = seed
         self.channel_id = channel_id
@@ -52,6 +55,10 @@ class Builder:
             username=self.username,
             participants_count=1234,
         )
+
+    def related_users(self, account: Account, messages: Sequence[Any]) -> list[types.User]:
+        """Return the users an answer carrying `messages` lists (channel posts have no sender: none)."""
+        return []
 
     def user(self, account: Account) -> types.User:
         """Return the account's own user object."""
