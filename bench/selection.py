@@ -31,27 +31,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tgfetch.config import Settings  # noqa: E402
 from tgfetch.distribution import TaskDistributor  # noqa: E402
-from tgfetch.model import MessageCollection, MessageInfo  # noqa: E402
+from tgfetch.model import MessageCollection  # noqa: E402
 from tgfetch.selection import Selection, SelectionResult, compile_filter, records_for, select  # noqa: E402
-from tgfetch.telegram.simulator.content import SimMessage, generate_messages  # noqa: E402
+from tgfetch.telegram.simulator.content import generate_messages, to_message_info  # noqa: E402
 
 FILTER = 'media_type == "video" and size > 25MB and re(caption, "(?i)^post")'
 # The same three kinds of clause, none short-circuiting on a message with a file: the worst case per record.
 FILTER_FULL = 'media_type != "sticker" and size > 0 and re(caption, "(?i)^post")'
 RPC_SECONDS = 0.05  # bench/scan.py's simulated round trip
 ACCOUNTS = ["a1", "a2", "a3"]
-
-
-def to_info(m: SimMessage) -> MessageInfo | None:
-    """Convert one simulated message as the scan's converter would (deleted and service ones are skipped)."""
-    if m.kind in ("deleted", "service"):
-        return None
-    if not m.is_media:
-        return MessageInfo(m.id, date=m.date, caption=m.caption)
-    return MessageInfo(
-        m.id, media_group_id=m.grouped_id, file_size=m.size, file_name=m.file_name, mime_type=m.mime_type,
-        media_type=m.kind, date=m.date, caption=m.caption, document_id=m.doc_id, dc_id=m.dc_id,
-    )  # fmt: skip
 
 
 def best(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
@@ -87,7 +75,7 @@ class Figures:
 
 def measure(n: int, repeat: int) -> Figures:
     """Build the channel; time grouping, select, records, the filter alone and the plans."""
-    msgs = [i for i in map(to_info, generate_messages(1, n, 1, 1.0, None)) if i is not None]
+    msgs = [i for i in map(to_message_info, generate_messages(1, n, 1, 1.0, None)) if i is not None]
     t: dict[str, float] = {}
     t["group"], coll = best(lambda: MessageCollection.from_messages(msgs), repeat)
     selection = Selection.from_values(filter=FILTER)

@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 from tgfetch.model import MessageGroup, MessageInfo
 from tgfetch.selection.record import FilterRecord
-from tgfetch.telegram.simulator.content import SimMessage
 
 DAY = datetime(2024, 1, 31, 12, 0, tzinfo=UTC)
 _MIME = {"photo": "image/jpeg", "video": "video/mp4", "audio": "audio/mpeg", "voice": "audio/ogg",
@@ -48,18 +47,6 @@ def record(**fields: object) -> FilterRecord:
     )  # fmt: skip
     base.update(fields)
     return FilterRecord(**base)  # type: ignore[arg-type]
-
-
-def from_sim(m: SimMessage) -> MessageInfo | None:
-    """Convert a simulated message as the scan would (deleted and service messages are skipped)."""
-    if m.kind in ("deleted", "service"):
-        return None
-    if not m.is_media:
-        return MessageInfo(m.id, date=m.date, caption=m.caption)
-    return MessageInfo(
-        m.id, media_group_id=m.grouped_id, file_size=m.size, file_name=m.file_name, mime_type=m.mime_type,
-        media_type=m.kind, date=m.date, caption=m.caption, document_id=m.doc_id, dc_id=m.dc_id,
-    )  # fmt: skip
 
 
 def days(n: int) -> timedelta:

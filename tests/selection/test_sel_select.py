@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from selection_helpers import DAY, album, days, from_sim, info, single
+from selection_helpers import DAY, album, days, info, single
 
 from tgfetch.errors import ConfigError
 from tgfetch.model import MessageCollection, MessageGroup
 from tgfetch.selection import MEDIA_TYPES, REASONS, Dropped, Selection, select
-from tgfetch.telegram.simulator.content import generate_messages
+from tgfetch.telegram.simulator.content import generate_messages, to_message_info
 
 
 def _ids(groups: tuple[MessageGroup, ...] | list[MessageGroup]) -> list[list[int]]:
@@ -85,7 +85,7 @@ def test_dropped_messages_are_counted_under_the_first_reason() -> None:
 
 
 def test_filtered_out_files_weigh_nothing_in_the_kept_collection() -> None:
-    msgs = [m for m in map(from_sim, generate_messages(7, 3000, 1, 1.0, None)) if m is not None]
+    msgs = [m for m in map(to_message_info, generate_messages(7, 3000, 1, 1.0, None)) if m is not None]
     whole = MessageCollection.from_messages(msgs)
     for mode in ("whole", "matching"):
         sel = Selection.from_values(media_types="photo,video", max_size="5MB", albums=mode)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from telethon import errors, functions, types, utils
 from telethon.tl.alltlobjects import LAYER
+from thread_helpers import replies_request
 
 from tgfetch.telegram.simulator import SimulatedTelegram
 from tgfetch.telegram.simulator.discussion import HOT_THREAD
@@ -24,11 +25,6 @@ PLAIN_LAYER = 229
 def commented() -> SimulatedTelegram:
     """A 300-message channel with a linked discussion group, files scaled down to a few KB."""
     return SimulatedTelegram(seed=7, messages=300, size_scale=0.01, comments=True)
-
-
-def _replies(peer: Any, msg_id: int, **kwargs: Any) -> Any:
-    args = {"offset_id": 0, "offset_date": None, "add_offset": 0, "limit": 100, "max_id": 0, "min_id": 0, "hash": 0}
-    return functions.messages.GetRepliesRequest(peer=peer, msg_id=msg_id, **(args | kwargs))
 
 
 async def _comment(client: Any, chan: Any, post: int, msg_id: int) -> Any:
@@ -210,7 +206,7 @@ async def test_get_replies_paging_edges(commented: SimulatedTelegram, connect: A
         chan = await a.get_input_entity(commented.channel_username)
 
         async def page(**kwargs: Any) -> list[int]:
-            result = await a(_replies(chan, hot.post_id, **kwargs))
+            result = await a(replies_request(chan, hot.post_id, **kwargs))
             assert result.count == n
             return [m.id for m in result.messages]
 
@@ -228,10 +224,10 @@ async def test_get_replies_paging_edges(commented: SimulatedTelegram, connect: A
         assert await page(offset_date=when, limit=3) == older[:3]
         group = await a(functions.channels.GetFullChannelRequest(chan))
         group_chat = next(c for c in group.chats if c.id == commented.discussion_id)
-        result = await a(_replies(utils.get_input_peer(group_chat), hot.root_id, limit=5))
+        result = await a(replies_request(utils.get_input_peer(group_chat), hot.root_id, limit=5))
         assert [m.id for m in result.messages] == ids[:5]
         with pytest.raises(errors.MsgIdInvalidError):
-            await a(_replies(utils.get_input_peer(group_chat), hot.comment_ids[0]))  # a comment is no root
+            await a(replies_request(utils.get_input_peer(group_chat), hot.comment_ids[0]))  # a comment is no root
 
 
 @pytest.mark.asyncio

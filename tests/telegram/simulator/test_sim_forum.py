@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from telethon import errors, functions, types
+from thread_helpers import replies_request
 
 from tgfetch.telegram.simulator import SimulatedTelegram
 from tgfetch.telegram.simulator.forum import GENERAL_ID, ICON_COLORS, TOPIC_KIND
@@ -22,11 +23,6 @@ TOPICS = 5
 def forum() -> SimulatedTelegram:
     """A 300-message forum with General and five topics, files scaled down to a few KB."""
     return SimulatedTelegram(seed=7, messages=300, size_scale=0.01, forum_topics=TOPICS)
-
-
-def _replies(peer: Any, msg_id: int, **kwargs: Any) -> Any:
-    args = {"offset_id": 0, "offset_date": None, "add_offset": 0, "limit": 100, "max_id": 0, "min_id": 0, "hash": 0}
-    return functions.messages.GetRepliesRequest(peer=peer, msg_id=msg_id, **(args | kwargs))
 
 
 def _topics(peer: Any, **kwargs: Any) -> Any:
@@ -138,7 +134,7 @@ async def test_get_replies_paging_edges(forum: SimulatedTelegram, connect: Any) 
         chat = await a.get_input_entity(forum.channel_username)
 
         async def page(**kwargs: Any) -> list[int]:
-            result = await a(_replies(chat, topic.id, **kwargs))
+            result = await a(replies_request(chat, topic.id, **kwargs))
             assert result.count == n and [t.id for t in result.topics] == [topic.id]
             return [m.id for m in result.messages]
 
@@ -158,11 +154,11 @@ async def test_get_replies_paging_edges(forum: SimulatedTelegram, connect: Any) 
         assert await page(offset_id=ids[0] + 1, add_offset=-5, limit=5) == []  # nothing newer than the newest
         assert await page(limit=n, max_id=ids[3], min_id=ids[8]) == ids[4:8]
         assert await page(limit=0) == [] and len(await page(limit=500)) == min(n, 100)
-        result = await a(_replies(chat, topic.id, offset_date=forum.message(ids[3]).date, limit=2))
+        result = await a(replies_request(chat, topic.id, offset_date=forum.message(ids[3]).date, limit=2))
         assert [m.id for m in result.messages] == ids[4:6]  # offset_date: strictly older messages
         other = next(m.id for m in forum.messages if m.kind != "deleted" and m.id not in {t.id for t in forum.topics()})
         with pytest.raises(errors.BadRequestError, match="TOPIC_ID_INVALID"):
-            await a(_replies(chat, other))
+            await a(replies_request(chat, other))
 
 
 @pytest.mark.asyncio
@@ -207,7 +203,7 @@ async def test_forum_is_per_account_and_serves_files(forum: SimulatedTelegram, c
         with pytest.raises(errors.ChannelInvalidError):
             await b(_topics(chat_a))
         with pytest.raises(errors.ChannelInvalidError):
-            await b(_replies(chat_a, topic.id))
+            await b(replies_request(chat_a, topic.id))
         seen = [[t.id for t in (await c(_topics(p))).topics] for c, p in ((a, chat_a), (b, chat_b))]
         assert seen[0] == seen[1]
         msg = await a.get_messages(chat_a, ids=media.id)
@@ -223,7 +219,7 @@ async def test_plain_channel_has_no_topics_nor_threads(sim: SimulatedTelegram, c
         with pytest.raises(errors.ChannelForumMissingError):
             await a(_topics(chan))
         with pytest.raises(errors.MsgIdInvalidError):
-            await a(_replies(chan, post))
+            await a(replies_request(chan, post))
         with pytest.raises(errors.MsgIdInvalidError):
             await a(functions.messages.GetDiscussionMessageRequest(peer=chan, msg_id=post))
         assert (await a.get_messages(chan, ids=post)).replies is None

@@ -8,6 +8,8 @@ import hashlib
 import math
 import random
 
+from tgfetch.model import MessageInfo
+
 KINDS = ("text", "service", "deleted", "photo", "video", "document", "audio")
 MEDIA_KINDS = ("photo", "video", "document", "audio")
 
@@ -230,3 +232,16 @@ class MediaFactory:
     def text(msg_id: int, caption: str, date: dt.datetime) -> SimMessage:
         """Return a text-only message dated `date`."""
         return dataclasses.replace(_plain(msg_id, "text", caption), date=date)
+
+
+def to_message_info(m: SimMessage) -> MessageInfo | None:
+    """The record the scan makes of a simulated message (None for deleted and service ones), without Telegram."""
+    if m.kind in ("deleted", "service"):
+        return None
+    if not m.is_media:
+        return MessageInfo(m.id, date=m.date, caption=m.caption)
+    return MessageInfo(
+        m.id, media_group_id=m.grouped_id, file_size=m.size, file_name=m.file_name, mime_type=m.mime_type,
+        media_type=m.kind, date=m.date, caption=m.caption, document_id=m.doc_id, dc_id=m.dc_id,
+    )
+
