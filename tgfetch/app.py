@@ -16,11 +16,11 @@ from telethon import TelegramClient
 
 from tgfetch.config import MAX_INT32, Settings, check_phone, is_session_name, load_settings
 from tgfetch.errors import EXIT_FAILED_FILES, EXIT_OK, InterruptedJob, StorageError, TgfetchError, UsageError
-from tgfetch.job import JobReport, download_channel, plan_scan
+from tgfetch.job import JobReport, choose, download_channel, plan_scan
 from tgfetch.options import CommandOptions, SimOptions
 from tgfetch.outcome import plan_json, scan_json
 from tgfetch.portable import on_signals
-from tgfetch.report import live_monitor, print_plan, print_summary, write_json
+from tgfetch.report import live_monitor, print_plan, print_selection, print_summary, write_json
 from tgfetch.telegram.clients import build_clients, close_clients, session_path
 
 __all__ = ["build_simulation", "job_clients", "run_compare", "run_demo", "run_download", "run_login", "run_plan"]
@@ -180,8 +180,10 @@ async def run_plan(opts: CommandOptions) -> int:
     """Run `plan`: scan and distribute, print the plan report."""
     check_report_path(opts.report)
     scan, names = await _scan_for_plan(opts)
-    plan = await plan_scan(scan, names, opts.settings)
+    chosen = choose(scan, opts.settings)
+    plan = await plan_scan(scan, names, opts.settings, collection=chosen.collection)
     console = _console()
+    print_selection(console, scan.collection, chosen)
     print_plan(console, plan, scan)
     if opts.report is not None:
         _write_json(opts.report, {"channel": scan.channel.key, "first_id": scan.first_id, "last_id": scan.last_id,
@@ -197,7 +199,7 @@ async def _print_comparison(console: Console, scan: Any, names: list[str], setti
     from tgfetch.distribution import TaskDistributor, comparison_rows, rows_table
 
     if rows is None:
-        rows = comparison_rows(await TaskDistributor(settings).compare(scan.collection, names))
+        rows = comparison_rows(await TaskDistributor(settings).compare(choose(scan, settings).collection, names))
     console.print(rows_table(rows))
     return rows
 
@@ -206,7 +208,9 @@ async def run_compare(opts: CommandOptions) -> int:
     """Run `compare`: scan, then a table of every strategy's plan."""
     check_report_path(opts.report)
     scan, names = await _scan_for_plan(opts)
-    rows = await _print_comparison(_console(), scan, names, opts.settings)
+    console = _console()
+    print_selection(console, scan.collection, choose(scan, opts.settings))
+    rows = await _print_comparison(console, scan, names, opts.settings)
     if opts.report is not None:
         _write_json(opts.report, {"channel": scan.channel.key, "first_id": scan.first_id, "last_id": scan.last_id,
                                   "comparison": rows, "scan": scan_json(scan), "exit_code": EXIT_OK})

@@ -85,6 +85,22 @@ _SCAN: list[Callable[[F], F]] = [
     click.option("--batch-size", "grouping_batch_size", type=int,
                  help="GROUPING_BATCH_SIZE: message ids per getMessages call (1..200, default 200)."),
 ]
+_SELECTION: list[Callable[[F], F]] = [
+    click.option("--type", "media_types", metavar="TYPES",
+                 help="MEDIA_TYPES: comma list of photo, video, audio, voice, document, animation, video_note, "
+                      "sticker (default: all)."),
+    click.option("--include-ext", help="INCLUDE_EXT: only these extensions (comma list, no dot)."),
+    click.option("--exclude-ext", help="EXCLUDE_EXT: not these extensions (comma list, no dot)."),
+    click.option("--min-size", "min_file_size", help="MIN_FILE_SIZE: bytes, or 10MB / 1.5GiB (KB/MB/GB: 1000s, "
+                                                     "KiB/MiB/GiB: 1024s)."),
+    click.option("--max-size", "max_file_size", help="MAX_FILE_SIZE: like --min-size."),
+    click.option("--after", "date_from", help="DATE_FROM: ISO date or datetime (UTC unless it has a zone)."),
+    click.option("--before", "date_to", help="DATE_TO: ISO date (the whole day counts) or datetime."),
+    click.option("--filter", help='FILTER: an expression, e.g. media_type == "video" and size > 50MB (see README).'),
+    click.option("--albums", type=click.Choice(("whole", "matching"), case_sensitive=False),
+                 help="ALBUMS: when a filter keeps some members of an album, download the whole album "
+                      "(default) or only those."),
+]
 _MODE: list[Callable[[F], F]] = [
     click.option("--mode", "task_distribution_mode", metavar="MODE",
                  help=f"TASK_DISTRIBUTION_MODE: {_MODES} (or a registered plugin's name)."),
@@ -131,7 +147,7 @@ _SIMULATION: list[Callable[[F], F]] = [
     click.option("--sim-faults", help="Faults to inject, e.g. 'flood:*:rate=0.05:seconds=1' (see README)."),
 ]
 # Flags that set a setting are checked by Settings (one place for the allowed values), not here.
-_ALL_GROUPS = (_COMMON, _CHANNEL, _SCAN, _MODE, _METRIC, _FILES, _PROGRESS, _REPORT, _SIMULATION)
+_ALL_GROUPS = (_COMMON, _CHANNEL, _SCAN, _SELECTION, _MODE, _METRIC, _FILES, _PROGRESS, _REPORT, _SIMULATION)
 
 
 def options(*groups: list[Callable[[F], F]]) -> Callable[[F], F]:
@@ -213,7 +229,7 @@ def cli(ctx: click.Context) -> None:
 
 
 @cli.command()
-@options(_COMMON, _CHANNEL, _SCAN, _MODE, _METRIC, _FILES, _PROGRESS, _REPORT, _SIMULATION)
+@options(_COMMON, _CHANNEL, _SCAN, _SELECTION, _MODE, _METRIC, _FILES, _PROGRESS, _REPORT, _SIMULATION)
 @run_command
 async def download(opts: CommandOptions) -> int:
     """Scan, plan and download the channel's media (the default command)."""
@@ -223,7 +239,7 @@ async def download(opts: CommandOptions) -> int:
 
 
 @cli.command()
-@options(_COMMON, _CHANNEL, _SCAN, _MODE, _METRIC, _REPORT, _SIMULATION)
+@options(_COMMON, _CHANNEL, _SCAN, _SELECTION, _MODE, _METRIC, _REPORT, _SIMULATION)
 @run_command
 async def plan(opts: CommandOptions) -> int:
     """Scan and plan, then print the plan report (downloads nothing)."""
@@ -233,7 +249,7 @@ async def plan(opts: CommandOptions) -> int:
 
 
 @cli.command()
-@options(_COMMON, _CHANNEL, _SCAN, _METRIC, _REPORT, _SIMULATION)
+@options(_COMMON, _CHANNEL, _SCAN, _SELECTION, _METRIC, _REPORT, _SIMULATION)
 @run_command
 async def compare(opts: CommandOptions) -> int:
     """Scan, then plan with every strategy and print a comparison table."""
@@ -278,7 +294,7 @@ def login(name: str, phone: str | None, session_dir: str | None, simulate: bool,
 
 
 @cli.command()
-@options(_COMMON, _CHANNEL, _SCAN, _MODE, _METRIC, _QUIET, _SIMULATION)
+@options(_COMMON, _CHANNEL, _SCAN, _SELECTION, _MODE, _METRIC, _QUIET, _SIMULATION)
 @click.option("--redis", "redis_url", help="Redis URL (redis:// or rediss://), or REDIS_URL.")
 @click.option("--insecure", is_flag=True, help="Allow a non-loopback Redis without a password.")
 @click.option("--expect-accounts", type=click.IntRange(0), default=0, show_default=True,

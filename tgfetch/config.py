@@ -10,12 +10,15 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from tgfetch.errors import ConfigError
+
+if TYPE_CHECKING:
+    from tgfetch.selection import Selection
 from tgfetch.model import DistributionMode, LoadBalanceMetric
 
 __all__ = ["LOG_LEVELS", "Settings", "check_env_file", "check_phone", "is_session_name", "load_settings"]
@@ -133,6 +136,16 @@ class Settings(BaseSettings):
     log_file: Path | None = None
     redis_url: SecretStr | None = None
     machine_name: str | None = None
+    # What to download (issue 14): raw values, checked and read by `selection()`.
+    media_types: str | None = None
+    include_ext: str | None = None
+    exclude_ext: str | None = None
+    min_file_size: str | None = None
+    max_file_size: str | None = None
+    date_from: str | None = None
+    date_to: str | None = None
+    filter: str | None = None
+    albums: str = "whole"
 
     @field_validator("task_distribution_mode", mode="before")
     @classmethod
@@ -255,6 +268,20 @@ class Settings(BaseSettings):
                 "expected START_MESSAGE_ID <= END_MESSAGE_ID"
             )
         return self
+
+    @model_validator(mode="after")
+    def _selection_ok(self) -> Settings:
+        self.selection()  # a bad selection stops here, before anything connects (ConfigError, one line)
+        return self
+
+    def selection(self) -> Selection:
+        """What to download, from MEDIA_TYPES, INCLUDE_EXT, …, FILTER and ALBUMS."""
+        from tgfetch.selection import Selection
+
+        return Selection.from_values(
+            media_types=self.media_types, include_ext=self.include_ext, exclude_ext=self.exclude_ext,
+            min_size=self.min_file_size, max_size=self.max_file_size, date_from=self.date_from,
+            date_to=self.date_to, filter=self.filter, albums=self.albums)
 
     @property
     def mode(self) -> str:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import shutil
 import time
@@ -24,13 +25,14 @@ from tgfetch.download.tasks import Pending, resume, works
 from tgfetch.errors import TelegramAccessError, UsageError
 from tgfetch.model import LoadBalanceMetric, MessageCollection, TaskDistributionResult
 from tgfetch.outcome import JobReport, client_summary
+from tgfetch.selection import SelectionResult, select
 from tgfetch.telegram.clients import open_accounts
 from tgfetch.telegram.scan import ScanResult, scan_accounts
 
 if TYPE_CHECKING:
     from tgfetch.distribution import TaskDistributor
 
-__all__ = ["JobReport", "Monitor", "download_channel", "plan_scan", "scan_channel"]
+__all__ = ["JobReport", "Monitor", "choose", "download_channel", "plan_scan", "scan_channel"]
 
 Monitor = Callable[[Scheduler, Mapping[str, ClientStats]], Any]
 OnPlan = Callable[[TaskDistributionResult, ScanResult], Any]
@@ -46,6 +48,11 @@ async def scan_channel(
     return await scan_accounts(accounts, ref, first, last, settings, top)
 
 
+def choose(scan: ScanResult, settings: Settings) -> SelectionResult:
+    """The scanned groups the selection keeps (all of them when nothing is chosen), and what it dropped."""
+    return select(scan.collection.groups, scan.channel.key, settings.selection())
+
+
 async def plan_scan(
     scan: ScanResult, names: list[str], settings: Settings, speeds: Mapping[str, float] | None = None,
     collection: MessageCollection | None = None, mode: str | None = None, overhead: float | None = None,
@@ -59,7 +66,7 @@ async def plan_scan(
     """
     from tgfetch.distribution import TaskDistributor
 
-    coll = collection if collection is not None else scan.collection
+    coll = collection if collection is not None else choose(scan, settings).collection
     if not coll.groups:
         raise UsageError(f"no messages in ids {scan.first_id}–{scan.last_id} of {scan.channel.key}: nothing to plan")
     timed = settings.load_balance_metric is LoadBalanceMetric.ESTIMATED_TIME or (mode or settings.mode) == "auto"
@@ -94,8 +101,10 @@ async def download_channel(
         stages = {"connect": time.monotonic() - t0}
         scan = await scan_accounts(job.accounts, job.ref, first, last, settings, job.top)
         stages["scan"] = time.monotonic() - t0 - sum(stages.values())
-        pending = resume(scan.collection.groups, settings.file_name_template, job.disk)
-        run = _Download(job, scan, pending, stealing=stealing, backups=backups, distributor=distributor)
+        chosen = choose(scan, settings)  # filtered-out files cost no getFile call and no plan weight
+        pending = resume(chosen.groups, settings.file_name_template, job.disk)
+        run = _Download(job, scan, pending, stealing=stealing, backups=backups, distributor=distributor,
+                        chosen=chosen)
         try:
             await run.go(monitor, on_plan, stages, t0)
         except BaseException as exc:
@@ -114,8 +123,9 @@ class _Download:
     """The plan-and-download part of one `download_channel` call."""
 
     def __init__(self, job: JobContext, scan: ScanResult, pending: Pending, *, stealing: bool, backups: bool,
-                 distributor: TaskDistributor | None = None) -> None:
+                 distributor: TaskDistributor | None = None, chosen: SelectionResult | None = None) -> None:
         self.job, self.scan, self.pending, self.distributor = job, scan, pending, distributor
+        self.dropped = {r: dataclasses.asdict(d) for r, d in (chosen.dropped.items() if chosen else ()) if d.messages}
         self.stealing, self.backups = stealing, backups
         self.alive = job.alive
         self.stats = {n: ClientStats(n) for n in self.alive}
@@ -169,4 +179,5 @@ class _Download:
             api_calls={n: a.rpc_counts() for n, a in job.accounts.items()},
             elapsed_s=elapsed, dest=job.root, fetched_bytes=job.store.fetched_bytes() - self.fetched_before,
             stage_seconds={k: round(v, 4) for k, v in stages.items()}, outcome=outcome, error=error,
+            dropped=self.dropped,
         )

@@ -56,6 +56,7 @@ class JobReport:
     stage_seconds: dict[str, float] = field(default_factory=dict)
     outcome: str = ""  # "interrupted" or "error" when the run did not end normally
     error: str = ""
+    dropped: dict[str, dict[str, int]] = field(default_factory=dict)  # by the selection, per reason
 
     @property
     def ok(self) -> bool:
@@ -83,6 +84,7 @@ class JobReport:
             "api_calls": self.api_calls, "elapsed_s": round(self.elapsed_s, 3),
             "scan": scan_json(self.scan),
             "fetched_bytes": self.fetched_bytes, "stage_seconds": self.stage_seconds,
+            "selection": {"dropped": self.dropped},
         }
 
 

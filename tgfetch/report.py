@@ -17,8 +17,9 @@ from rich.table import Table
 
 from tgfetch.download.scheduler import Scheduler
 from tgfetch.download.stats import ClientStats
-from tgfetch.model import TaskDistributionResult
+from tgfetch.model import MessageCollection, TaskDistributionResult
 from tgfetch.outcome import JobReport
+from tgfetch.selection import SelectionResult
 from tgfetch.telegram.scan import ScanResult
 
 __all__ = ["human_bytes", "live_monitor", "plan_table", "print_plan", "print_summary", "write_report"]
@@ -129,6 +130,20 @@ async def _refresh(draw: Any, every: float) -> None:
     while True:
         await asyncio.sleep(every)
         draw()
+
+
+def print_selection(console: Console, scanned: MessageCollection, chosen: SelectionResult) -> None:
+    """What the selection kept and dropped, by reason (nothing when nothing was chosen)."""
+    total = chosen.dropped_total
+    if not total.messages:
+        return
+    kept = chosen.collection
+    console.print(f"selection: kept {kept.total_messages} of {scanned.total_messages} messages, "
+                  f"{kept.total_files} files, {human_bytes(kept.total_size)}; dropped {total.messages} messages, "
+                  f"{total.files} files, {human_bytes(total.bytes)}")
+    for reason, d in chosen.dropped.items():
+        if d.messages:
+            console.print(f"  dropped by {reason}: {d.messages} messages, {d.files} files, {human_bytes(d.bytes)}")
 
 
 def print_summary(console: Console, report: JobReport) -> None:
