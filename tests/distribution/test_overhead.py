@@ -14,6 +14,7 @@ from tgfetch.distribution.validation import measure_plan
 from tgfetch.errors import UsageError
 from tgfetch.job import plan_scan
 from tgfetch.model import ClientAssignment, LoadBalanceMetric, MessageCollection, TaskDistributionResult
+from tgfetch.telegram.account import ChannelRef
 
 SPEEDS = {"fast": 10e6, "slow": 1e6}
 SMALL, BIG = 200_000, 10_000_000
@@ -119,6 +120,7 @@ class _Scan:
         self.collection = collection
         self.scanned_by: dict[int, str] = {}
         self.first_id, self.last_id = 1, len(collection.messages)
+        self.channel = ChannelRef(1, "test", "test", "@test")
 
 
 @pytest.mark.parametrize(
