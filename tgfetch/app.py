@@ -17,6 +17,7 @@ from telethon import TelegramClient
 from tgfetch.config import MAX_INT32, Settings, check_phone, is_session_name, load_settings
 from tgfetch.errors import EXIT_FAILED_FILES, EXIT_OK, InterruptedJob, StorageError, TgfetchError, UsageError
 from tgfetch.job import JobReport, choose, download_channel, plan_scan
+from tgfetch.model import MessageCollection
 from tgfetch.options import CommandOptions, SimOptions
 from tgfetch.outcome import plan_json, scan_json
 from tgfetch.portable import on_signals
@@ -189,17 +190,17 @@ async def run_plan(opts: CommandOptions) -> int:
         _write_json(opts.report, {"channel": scan.channel.key, "first_id": scan.first_id, "last_id": scan.last_id,
                                   "plan": plan_json(plan), "scan": scan_json(scan), "exit_code": EXIT_OK})
     if opts.settings.enable_strategy_comparison:
-        await _print_comparison(console, scan, names, opts.settings, plan.info.get("comparison"))
+        await _print_comparison(console, chosen.collection, names, opts.settings, plan.info.get("comparison"))
     return EXIT_OK
 
 
-async def _print_comparison(console: Console, scan: Any, names: list[str], settings: Settings,
+async def _print_comparison(console: Console, collection: MessageCollection, names: list[str], settings: Settings,
                             rows: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Print the strategy comparison: the plan's own rows when it has them, else plan with every strategy."""
     from tgfetch.distribution import TaskDistributor, comparison_rows, rows_table
 
     if rows is None:
-        rows = comparison_rows(await TaskDistributor(settings).compare(choose(scan, settings).collection, names))
+        rows = comparison_rows(await TaskDistributor(settings).compare(collection, names))
     console.print(rows_table(rows))
     return rows
 
@@ -209,8 +210,9 @@ async def run_compare(opts: CommandOptions) -> int:
     check_report_path(opts.report)
     scan, names = await _scan_for_plan(opts)
     console = _console()
-    print_selection(console, scan.collection, choose(scan, opts.settings))
-    rows = await _print_comparison(console, scan, names, opts.settings)
+    chosen = choose(scan, opts.settings)
+    print_selection(console, scan.collection, chosen)
+    rows = await _print_comparison(console, chosen.collection, names, opts.settings)
     if opts.report is not None:
         _write_json(opts.report, {"channel": scan.channel.key, "first_id": scan.first_id, "last_id": scan.last_id,
                                   "comparison": rows, "scan": scan_json(scan), "exit_code": EXIT_OK})
