@@ -19,6 +19,9 @@ __all__ = [
     "MessageGroup",
     "MessageInfo",
     "TaskDistributionResult",
+    "key_chat",
+    "key_id",
+    "message_key",
 ]
 
 
@@ -82,6 +85,25 @@ class CustomMetric(enum.StrEnum):
     CUSTOM = "custom"
 
 
+#: A job's chats number their messages from 1 each: the chat number goes above the 32-bit id.
+CHAT_SHIFT = 32
+
+
+def message_key(chat: int, message_id: int) -> int:
+    """The job-wide key of message `message_id` of the job's chat number `chat`."""
+    return (chat << CHAT_SHIFT) | message_id
+
+
+def key_chat(key: int) -> int:
+    """The chat number of a job-wide message key."""
+    return key >> CHAT_SHIFT
+
+
+def key_id(key: int) -> int:
+    """The message id of a job-wide message key."""
+    return key & ((1 << CHAT_SHIFT) - 1)
+
+
 @dataclass(frozen=True, slots=True)
 class MessageInfo:
     """One channel message as the planner and downloader see it."""
@@ -96,6 +118,20 @@ class MessageInfo:
     caption: str = ""
     document_id: int | None = None
     dc_id: int | None = None
+    views: int | None = None
+    forwards: int | None = None
+    duration: float | None = None  # seconds, audio and video
+    width: int | None = None  # pixels, photos and videos
+    height: int | None = None
+    topic_id: int | None = None  # the forum topic (1 = General) of a message of a forum
+    reply_to: int | None = None  # the message it answers (not a topic's creation message)
+    post_id: int | None = None  # a comment: the channel post it is under
+    chat: int = 0  # the job's chat (source) number; keys stay those of one chat for chat 0
+
+    @property
+    def key(self) -> int:
+        """The message's key within a job of several chats (its id for the first chat)."""
+        return message_key(self.chat, self.message_id)
 
     @property
     def has_media(self) -> bool:
@@ -106,6 +142,12 @@ class MessageInfo:
     def file_count(self) -> int:
         """Files this message contributes (0 or 1)."""
         return 1 if self.media_type is not None else 0
+
+
+def _group_key(first: MessageInfo) -> str:
+    """A group's id: `a<album id>` or `m<message id>`, after `c<chat>.` for the job's later chats."""
+    own = f"a{first.media_group_id}" if first.media_group_id is not None else f"m{first.message_id}"
+    return f"c{first.chat}.{own}" if first.chat else own
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +168,7 @@ class MessageGroup:
         msgs = tuple(sorted(messages, key=lambda m: m.message_id))
         gid = msgs[0].media_group_id
         is_album = gid is not None
-        key = f"a{gid}" if is_album else f"m{msgs[0].message_id}"
+        key = _group_key(msgs[0])
         files = sum(m.file_count for m in msgs)
         size = sum(m.file_size for m in msgs if m.media_type is not None)
         return cls(key, msgs, is_album, files, size)
@@ -159,21 +201,21 @@ class MessageCollection:
     @classmethod
     def from_messages(cls, messages: Iterable[MessageInfo]) -> MessageCollection:
         """Group messages by media_group_id; others become groups of one."""
-        albums: dict[int, list[MessageInfo]] = {}
+        albums: dict[tuple[int, int], list[MessageInfo]] = {}
         singles: list[MessageGroup] = []
         seen: set[int] = set()
         for m in messages:
-            if m.message_id in seen:
+            if m.key in seen:
                 raise ValueError(f"message {m.message_id} appears twice in the collection")
-            seen.add(m.message_id)
+            seen.add(m.key)
             if m.media_group_id is None:
                 files = 1 if m.media_type is not None else 0
                 size = m.file_size if files else 0
-                singles.append(MessageGroup(f"m{m.message_id}", (m,), False, files, size))
+                singles.append(MessageGroup(_group_key(m), (m,), False, files, size))
             else:
-                albums.setdefault(m.media_group_id, []).append(m)
+                albums.setdefault((m.chat, m.media_group_id), []).append(m)
         groups = singles + [MessageGroup.of(v) for v in albums.values()]
-        groups.sort(key=lambda g: g.messages[0].message_id)
+        groups.sort(key=lambda g: g.messages[0].key)
         return cls.of_groups(groups)
 
     @classmethod
@@ -195,9 +237,9 @@ class MessageCollection:
 
     @property
     def messages(self) -> list[MessageInfo]:
-        """Every message, ordered by id."""
+        """Every message, ordered by chat, then id."""
         out = [m for g in self.groups for m in g.messages]
-        out.sort(key=lambda m: m.message_id)
+        out.sort(key=lambda m: m.key)
         return out
 
     @property
