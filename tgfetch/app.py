@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import getpass
+import json
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Mapping
@@ -16,11 +18,12 @@ from telethon import TelegramClient
 
 from tgfetch.config import MAX_INT32, Settings, check_phone, is_session_name, load_settings
 from tgfetch.errors import EXIT_FAILED_FILES, EXIT_OK, InterruptedJob, StorageError, TgfetchError, UsageError
-from tgfetch.job import JobReport, choose, download_channel, plan_scan
+from tgfetch.job import JobReport, choose, download_channel, download_job, plan_scan
 from tgfetch.model import MessageCollection
 from tgfetch.options import CommandOptions, SimOptions
 from tgfetch.outcome import plan_json, scan_json
 from tgfetch.portable import on_signals
+from tgfetch.targets import Target, job_targets, parse_links
 from tgfetch.report import live_monitor, print_plan, print_selection, print_summary, write_json
 from tgfetch.telegram.clients import build_clients, close_clients, session_path
 
@@ -39,9 +42,11 @@ def build_simulation(sim: SimOptions, prefix: str = "") -> tuple[Any, dict[str, 
                          f"{MAX_INT32}: message ids are 32-bit")
     try:
         tg = SimulatedTelegram(seed=sim.seed, messages=sim.messages, first_id=sim.first_id,
-                               latency=sim.latency, jitter=sim.jitter, faults=sim.faults, size_scale=sim.size_scale)
+                               latency=sim.latency, jitter=sim.jitter, faults=sim.faults, size_scale=sim.size_scale,
+                               forum_topics=sim.topics, comments=sim.comments)
     except ValueError as exc:
-        raise UsageError(f"--sim-faults: {exc}") from None
+        what = "--sim-topics and --sim-comments" if sim.topics and sim.comments else "--sim-faults"
+        raise UsageError(f"{what}: {exc}") from None
     bw = list(sim.bandwidth) or [0.0]
     if len(bw) not in (1, sim.clients):
         raise UsageError(f"--sim-bandwidth has {len(bw)} values for {sim.clients} clients: give 1 or {sim.clients}")
@@ -61,17 +66,23 @@ def check_strategy(settings: Settings) -> None:
         TaskDistributor(settings).strategy_class(settings.mode)
 
 
-def job_clients(opts: CommandOptions) -> tuple[dict[str, TelegramClient], str, int | None, int | None]:
-    """The clients, channel and range of a job (simulated or from settings)."""
+def job_clients(opts: CommandOptions) -> tuple[dict[str, TelegramClient], list[Target]]:
+    """The clients and chats of a job (simulated or from settings and the command line's links)."""
+    from tgfetch.telegram.peers import parse_channel
+
     s = opts.settings
     check_strategy(s)
+    targets = job_targets(s, parse_links(opts.links))  # bad links and chats stop before connecting
     if opts.simulate is not None:
         tg, clients = build_simulation(opts.simulate)
-        return clients, s.channel or tg.channel_username, s.start_message_id or tg.first_id, s.end_message_id
-    if not s.channel:
-        raise UsageError("CHANNEL is not set: give --channel @name (or set CHANNEL), "
+        if not targets:
+            targets = [Target(parse_channel(tg.channel_username), s.start_message_id or tg.first_id,
+                              s.end_message_id, topic=s.topic, comments=s.comments)]
+        return clients, targets
+    if not targets:
+        raise UsageError("CHANNEL is not set: give --channel @name (or set CHANNEL) or message links, "
                          "or try the simulated channel: tgfetch download --simulate")
-    return build_clients(s), s.channel, s.start_message_id, s.end_message_id
+    return build_clients(s), targets
 
 
 async def _interruptible(coro: Awaitable[T]) -> T:
@@ -126,7 +137,8 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 async def run_download(opts: CommandOptions) -> int:
     """Run `download`: scan, plan, download with live progress, print the summary."""
     check_report_path(opts.report)
-    clients, channel, first, last = job_clients(opts)
+    clients, targets = job_clients(opts)
+    channel = ", ".join(t.chat.text for t in targets)
     console = _console()
     aborted: list[JobReport] = []
 
@@ -139,8 +151,8 @@ async def run_download(opts: CommandOptions) -> int:
 
     try:
         async with _connected(clients):
-            report = await _interruptible(download_channel(
-                clients, channel, first, last, opts.settings.download_dir, opts.settings, monitor=monitor,
+            report = await _interruptible(download_job(
+                clients, targets, opts.settings.download_dir, opts.settings, monitor=monitor,
                 on_plan=show_plan, on_abort=aborted.append))
     except TgfetchError as exc:
         _report_abort(opts.report, channel, exc, aborted)
@@ -168,11 +180,11 @@ def finish(report: JobReport, console: Console, opts: CommandOptions) -> int:
 
 
 async def _scan_for_plan(opts: CommandOptions) -> tuple[Any, list[str]]:
-    from tgfetch.job import scan_channel
+    from tgfetch.job import scan_job
 
-    clients, channel, first, last = job_clients(opts)
+    clients, targets = job_clients(opts)
     async with _connected(clients):
-        scan = await _interruptible(scan_channel(clients, channel, first, last, opts.settings))
+        scan = await _interruptible(scan_job(clients, targets, opts.settings))
     names = [n for n in clients if n not in scan.dead_clients]
     return scan, names
 
@@ -244,6 +256,48 @@ async def run_demo(dest: Path, messages: int) -> int:
     return code if not bad else EXIT_FAILED_FILES
 
 
+async def run_topics(opts: CommandOptions, chat: str | None, as_json: bool) -> int:
+    """Run `topics`: list a forum's topics with the first account."""
+    from rich.table import Table
+
+    from tgfetch.telegram.clients import connect_accounts, resolve_chat
+    from tgfetch.telegram.peers import parse_channel
+    from tgfetch.telegram.threads import list_topics
+
+    if opts.simulate is not None:
+        tg, clients = build_simulation(opts.simulate)
+        chat = chat or opts.settings.channel or tg.channel_username
+    else:
+        chat = chat or opts.settings.channel
+        if not chat:
+            raise UsageError("give the forum: tgfetch topics @name (or set CHANNEL)")
+        clients = build_clients(opts.settings)
+    if "," in chat:
+        raise UsageError(f"topics lists the topics of one forum, not {chat!r}: give one chat")
+    spec = parse_channel(chat)
+    first = dict(list(clients.items())[:1])
+    async with _connected(clients):
+        accounts = await _interruptible(connect_accounts(first, opts.settings))
+        ref, _ = await _interruptible(resolve_chat(accounts, spec, opts.settings))
+        acc = next(iter(accounts.values()))
+        try:
+            found = await _interruptible(list_topics(acc, acc.peers[0]))
+        except UsageError:
+            raise UsageError(f"{ref.key} ({chat}) is not a forum: it has no topics") from None
+    if as_json:
+        print(json.dumps([dataclasses.asdict(t) for t in found], indent=1))
+        return EXIT_OK
+    table = Table(title=f"{ref.key}: {len(found)} topics", title_justify="left")
+    for col in ("id", "title", "messages", "newest id", "state"):
+        table.add_column(col, justify="right" if col in ("id", "messages", "newest id") else "left")
+    for t in found:
+        state = ", ".join(w for w, on in (("closed", t.closed), ("hidden", t.hidden)) if on) or "open"
+        table.add_row(str(t.id), t.title, str(t.messages), str(t.top_message), state)
+    _console().print(table)
+    _console().print(f"download one: tgfetch download --channel {chat} --topic ID")
+    return EXIT_OK
+
+
 def _ask(prompt: str, *, secret: bool = False) -> str:
     """Read one answer from the terminal; without one (no stdin), a usage error instead of a crash."""
     try:
@@ -297,11 +351,15 @@ async def run_login(settings: Settings, name: str, phone: str | None, simulate: 
 
 def _cluster_clients(opts: CommandOptions, prefix: str) -> tuple[dict[str, TelegramClient], str]:
     """Clients for a cluster process: simulated accounts get names unique to this process."""
+    s = opts.settings
+    if len(s.channels()) > 1 or s.topic is not None or s.comments or opts.links:
+        raise UsageError("the cluster downloads one channel's id range: several chats, TOPIC, COMMENTS and message "
+                         "links are for `tgfetch download`")
     if opts.simulate is not None:
         tg, clients = build_simulation(opts.simulate, f"{prefix}-")
-        return clients, opts.settings.channel or tg.channel_username
-    clients, channel, _, _ = job_clients(opts)
-    return clients, channel
+        return clients, s.channel or tg.channel_username
+    clients, targets = job_clients(opts)
+    return clients, targets[0].chat.text
 
 
 async def run_coordinator(opts: CommandOptions, redis_url: str | None, insecure: bool,

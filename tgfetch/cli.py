@@ -1,4 +1,4 @@
-"""Command line: `tgfetch [download|plan|compare|demo|login|coordinator|worker]`.
+"""Command line: `tgfetch [download|plan|compare|demo|login|topics|coordinator|worker|verify]`.
 
 Exit codes: 0 all done, 1 finished with failed files, 2 bad usage or
 configuration, 3 Telegram authorization/access problem, 130 interrupted.
@@ -74,7 +74,9 @@ _COMMON: list[Callable[[F], F]] = [
     click.option("--log-file", type=_PathArg(), help="LOG_FILE: also write the log to this file."),
 ]
 _CHANNEL: list[Callable[[F], F]] = [
-    click.option("--channel", help="CHANNEL: @username, t.me/name, t.me/c/<id>, -100<id>, an id or an invite link."),
+    click.option("--channel", multiple=True,
+                 help="CHANNEL: @username, t.me/name, t.me/c/<id>, -100<id>, an id or an invite link "
+                      "(repeat it for several chats; CHANNEL takes a comma list)."),
     click.option("--start", "start_message_id", type=int,
                  help="START_MESSAGE_ID: first message id (default 1)."),
     click.option("--end", "end_message_id", type=int,
@@ -100,6 +102,14 @@ _SELECTION: list[Callable[[F], F]] = [
     click.option("--albums", type=click.Choice(("whole", "matching"), case_sensitive=False),
                  help="ALBUMS: when a filter keeps some members of an album, download the whole album "
                       "(default) or only those."),
+    click.option("--topic", type=int, help="TOPIC: only this forum topic (its id; 1 = General; see 'tgfetch topics')."),
+    click.option("--comments", is_flag=True, default=None,
+                 help="COMMENTS: also the media of the comments under each post "
+                      "(in DOWNLOAD_DIR/<chat>/comments/<post>/)."),
+]
+# Message links name exactly what to fetch (they replace CHANNEL and the id range).
+_LINKS: list[Callable[[F], F]] = [
+    click.argument("links", nargs=-1, metavar="[LINK]..."),
 ]
 _MODE: list[Callable[[F], F]] = [
     click.option("--mode", "task_distribution_mode", metavar="MODE",
@@ -145,6 +155,9 @@ _SIMULATION: list[Callable[[F], F]] = [
     click.option("--sim-size-scale", type=_Finite(0, 100, min_open=True), default=0.02, show_default=True,
                  help="Scale of simulated file sizes (1.0 = realistic sizes)."),
     click.option("--sim-faults", help="Faults to inject, e.g. 'flood:*:rate=0.05:seconds=1' (see README)."),
+    click.option("--sim-topics", type=click.IntRange(0, 1000), default=0, show_default=True,
+                 help="Make the simulated chat a forum with this many topics (besides General)."),
+    click.option("--sim-comments", is_flag=True, help="Give the simulated channel a discussion group with comments."),
 ]
 # Flags that set a setting are checked by Settings (one place for the allowed values), not here.
 _ALL_GROUPS = (_COMMON, _CHANNEL, _SCAN, _SELECTION, _MODE, _METRIC, _FILES, _PROGRESS, _REPORT, _SIMULATION)
@@ -178,6 +191,8 @@ def build_options(kw: dict[str, Any]) -> CommandOptions:
 
     # Only the shared job options: a command's own flags (--redis, --machine) stay its arguments.
     overrides = {k: kw.pop(k, None) for k in job_setting_names()}
+    if isinstance(overrides.get("channel"), tuple):  # --channel is repeatable: a comma list, as CHANNEL
+        overrides["channel"] = ",".join(overrides["channel"]) or None
     env_file: str | None = kw.pop("env_file", None) or None
     settings = load_settings(env_file=env_file or ".env", require_env_file=env_file is not None, **overrides)
     # Always take the --sim-* flags out, so that only the command's own keywords remain.
@@ -185,7 +200,9 @@ def build_options(kw: dict[str, Any]) -> CommandOptions:
     sim = SimOptions(**sim_kw) if kw.pop("simulate", False) else None
     display = kw.pop("display", None) or "auto"
     report = kw.pop("report", None)
-    return CommandOptions(settings=settings, simulate=sim, report=Path(report) if report else None, display=display)
+    links = tuple(kw.pop("links", ()))
+    return CommandOptions(settings=settings, simulate=sim, report=Path(report) if report else None, display=display,
+                          links=links)
 
 
 def run_command(fn: Callable[..., Coroutine[Any, Any, int]]) -> Callable[..., None]:
@@ -229,17 +246,21 @@ def cli(ctx: click.Context) -> None:
 
 
 @cli.command()
-@options(_COMMON, _CHANNEL, _SCAN, _SELECTION, _MODE, _METRIC, _FILES, _PROGRESS, _REPORT, _SIMULATION)
+@options(_COMMON, _CHANNEL, _SCAN, _SELECTION, _MODE, _METRIC, _FILES, _PROGRESS, _REPORT, _SIMULATION, _LINKS)
 @run_command
 async def download(opts: CommandOptions) -> int:
-    """Scan, plan and download the channel's media (the default command)."""
+    """Scan, plan and download the chats' media, or just the messages of the LINKs (the default command).
+
+    A LINK is t.me/name/123, t.me/c/<id>/123, t.me/c/<id>/<topic>/123, with ?single (that album member
+    only), ?thread=N or ?comment=N (that comment); a link to an album member takes the whole album.
+    """
     from tgfetch.app import run_download
 
     return await run_download(opts)
 
 
 @cli.command()
-@options(_COMMON, _CHANNEL, _SCAN, _SELECTION, _MODE, _METRIC, _REPORT, _SIMULATION)
+@options(_COMMON, _CHANNEL, _SCAN, _SELECTION, _MODE, _METRIC, _REPORT, _SIMULATION, _LINKS)
 @run_command
 async def plan(opts: CommandOptions) -> int:
     """Scan and plan, then print the plan report (downloads nothing)."""
@@ -249,7 +270,7 @@ async def plan(opts: CommandOptions) -> int:
 
 
 @cli.command()
-@options(_COMMON, _CHANNEL, _SCAN, _SELECTION, _METRIC, _REPORT, _SIMULATION)
+@options(_COMMON, _CHANNEL, _SCAN, _SELECTION, _METRIC, _REPORT, _SIMULATION, _LINKS)
 @run_command
 async def compare(opts: CommandOptions) -> int:
     """Scan, then plan with every strategy and print a comparison table."""
@@ -326,6 +347,19 @@ async def worker(opts: CommandOptions, redis_url: str | None, machine_name: str 
     from tgfetch.app import run_worker
 
     return await run_worker(opts, redis_url, machine_name, insecure, lease_s)
+
+
+@cli.command()
+@click.argument("chat", required=False)
+@click.option("--sessions", "tg_sessions", help="TG_SESSIONS: the first account lists the topics.")
+@click.option("--json", "as_json", is_flag=True, help="Print the topics as JSON.")
+@options(_COMMON, _SIMULATION)
+@run_command
+async def topics(opts: CommandOptions, chat: str | None, as_json: bool) -> int:
+    """List the forum topics of CHAT (default: CHANNEL): id, title, messages, newest message id."""
+    from tgfetch.app import run_topics
+
+    return await run_topics(opts, chat, as_json)
 
 
 def _one_line(exc: click.ClickException) -> str:

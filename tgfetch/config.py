@@ -45,7 +45,8 @@ ALLOWED: dict[str, str] = {
     "tg_sessions": "comma-separated session names (1 to 64 letters, digits, _ and -), each once",
     "tg_session_dir": "a directory path",
     "tg_session_strings": "comma-separated Telethon string sessions",
-    "channel": "a username (@name), a t.me link or a numeric id",
+    "channel": "one or more chats, comma-separated: @name, t.me/name, t.me/c/<id>, an id or an invite link",
+    "topic": "a forum topic id (1 = General) from 1 to 2147483647",
     "start_message_id": "a message id of at least 1 (and at most 2147483647)",
     "end_message_id": "a message id of at least 1 (and at most 2147483647)",
     "download_dir": "a directory path (not an existing file)",
@@ -146,6 +147,8 @@ class Settings(BaseSettings):
     date_to: str | None = None
     filter: str | None = None
     albums: str = "whole"
+    topic: int | None = Field(None, ge=1, le=MAX_INT32)  # only this forum topic
+    comments: bool = False  # also the media of the comments under the posts
 
     @field_validator("task_distribution_mode", mode="before")
     @classmethod
@@ -233,12 +236,21 @@ class Settings(BaseSettings):
     def _channel(cls, v: str | None) -> str | None:
         if v is None:
             return None
-        v = v.strip()
-        if not v:
+        items = [c.strip() for c in v.split(",")]
+        if items == [""]:
             return None
-        if any(c.isspace() for c in v):
+        if "" in items:
+            raise ValueError("has an empty item in its comma list")
+        if any(any(ch.isspace() for ch in c) for c in items):
             raise ValueError("contains whitespace")
-        return v
+        twice = sorted({c for c in items if [x.lower() for x in items].count(c.lower()) > 1})
+        if twice:
+            raise ConfigError(f"CHANNEL lists {twice[0]!r} twice: name each chat once")
+        return ",".join(items)
+
+    def channels(self) -> list[str]:
+        """The chats of CHANNEL, in order (none when unset)."""
+        return self.channel.split(",") if self.channel else []
 
     @field_validator("file_name_template")
     @classmethod

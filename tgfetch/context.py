@@ -1,8 +1,10 @@
-"""The set-up every job shares: accounts connected, channel resolved, state DB open, channel folder ready.
+"""The set-up every job shares: accounts connected, chats resolved, state DBs open, chat folders ready.
 
 `open_job` is used by `download_channel` (and so the CLI's `download` and
 `demo`) and by a cluster worker; `plan`, `compare` and the coordinator, which
-write no files, use `open_accounts` and `job_range` alone.
+write no files, use `connect_accounts`/`open_parts` (or `open_accounts`) and `job_range` alone.
+Each chat of a job has its folder `DOWNLOAD_DIR/<chat>/` and its state DB there; the comments
+of a channel go to `DOWNLOAD_DIR/<chat>/comments/` with their own state DB.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import contextlib
 import logging
 import os
 import shutil
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,23 +25,36 @@ from tgfetch.download.layout import STATE_FILE, tmp_dir
 from tgfetch.download.naming import sanitize_component
 from tgfetch.errors import TgfetchError, UsageError
 from tgfetch.store import ClientSpeed, StateStore, read_state
+from tgfetch.targets import Target
 from tgfetch.telegram.account import Account, ChannelRef
-from tgfetch.telegram.clients import open_accounts
+from tgfetch.telegram.clients import connect_accounts
+from tgfetch.telegram.parts import Part, job_range, open_parts
+from tgfetch.telegram.peers import parse_channel
 
-__all__ = ["JobContext", "channel_dir", "check_destination", "default_state_db", "job_range", "open_job"]
+__all__ = ["JobContext", "channel_dir", "check_destination", "default_state_db", "job_range", "open_job",
+           "part_folder"]
 
 log = logging.getLogger("tgfetch")
 
 
 @dataclass
 class JobContext:
-    """An opened job: its accounts, channel, state DB and channel folder (through `disk`)."""
+    """An opened job: its accounts, chats, state DBs and chat folders (through `disk`)."""
 
     settings: Settings
     accounts: dict[str, Account]
-    ref: ChannelRef
-    top: int
+    parts: list[Part]
     disk: Disk
+
+    @property
+    def ref(self) -> ChannelRef:
+        """The job's first chat."""
+        return self.parts[0].ref
+
+    @property
+    def top(self) -> int:
+        """The newest message id of the job's first chat."""
+        return self.parts[0].top
 
     @property
     def store(self) -> StateStore:
@@ -60,6 +75,10 @@ class JobContext:
         """The id range to scan, checked against the channel's newest message."""
         return job_range(first_id, last_id, self.top, self.ref)
 
+    def fetched_bytes(self) -> int:
+        """File bytes fetched over every run of the job, in all its chats."""
+        return sum(store.fetched_bytes() for _, store in self.disk.folders.values())
+
     def learned_speeds(self) -> dict[str, ClientSpeed]:
         """What earlier runs of this job measured of the live accounts."""
         return {k: v for k, v in self.store.load_speeds().items() if k in self.alive}
@@ -70,22 +89,6 @@ class JobContext:
             acc = self.accounts[name]
             if acc.net_bytes > 0 and acc.throughput > 0:
                 self.store.save_speed(name, acc.throughput, overhead, 1)
-
-
-def job_range(first_id: int | None, last_id: int | None, top: int, ref: ChannelRef) -> tuple[int, int]:
-    """The id range to scan: `first_id`..`last_id` (inclusive) within 1..`top`."""
-    first = first_id or 1
-    if top == 0:
-        raise UsageError(f"channel {ref.key} has no messages")
-    if first > top:
-        raise UsageError(f"START_MESSAGE_ID={first} is past the last message of {ref.key} ({top})")
-    last = top if last_id is None else last_id
-    if last > top:
-        log.warning("END_MESSAGE_ID=%d is past the last message of %s; scanning up to %d", last, ref.key, top)
-        last = top
-    if last < first:
-        raise UsageError(f"empty range {first}–{last} for {ref.key}")
-    return first, last
 
 
 def channel_dir(dest: str | os.PathLike[str], ref: ChannelRef) -> Path:
@@ -121,20 +124,38 @@ def _bound_channel(db: Path) -> int | None:
         return None
 
 
+def part_folder(dest: Path, part: Part) -> Path:
+    """Where a chat's files go: its folder, or its channel's `comments` folder."""
+    if part.channel is not None:
+        return channel_dir(dest, part.channel) / "comments"
+    return channel_dir(dest, part.ref)
+
+
 @contextlib.asynccontextmanager
-async def open_job(clients: Mapping[str, TelegramClient], channel: str, settings: Settings,
+async def open_job(clients: Mapping[str, TelegramClient], targets: str | Sequence[Target], settings: Settings,
                    dest: str | os.PathLike[str]) -> AsyncIterator[JobContext]:
-    """Connect the accounts, resolve the channel, lock and open the state DB, prepare the folder."""
+    """Connect the accounts, resolve the chats, lock and open their state DBs, prepare their folders.
+
+    `targets` is the job's chats (or one chat's name, with the settings' id range).
+    STATE_DB, when set, is the first chat's state DB; the others keep theirs in their folders.
+    """
     dest = Path(dest)
     check_destination(dest)
-    accounts, ref, top = await open_accounts(clients, channel, settings)
-    root = channel_dir(dest.resolve(), ref)
-    db = settings.state_db if settings.state_db is not None else default_state_db(dest, root, ref.channel_id)
-    with StateStore.open(db, channel_id=ref.channel_id, channel_key=ref.key,
-                         template=settings.file_name_template) as store:
-        shutil.rmtree(tmp_dir(root), ignore_errors=True)  # temporary files of an interrupted run
-        disk = Disk(root, store)
-        try:
-            yield JobContext(settings, accounts, ref, top, disk)
-        finally:
-            disk.close()
+    if isinstance(targets, str):
+        targets = [Target(parse_channel(targets), settings.start_message_id, settings.end_message_id)]
+    accounts = await connect_accounts(clients, settings)
+    parts = await open_parts(accounts, targets, settings)
+    with contextlib.ExitStack() as stack:
+        folders: list[tuple[Path, StateStore]] = []
+        for part in parts:
+            root = part_folder(dest.resolve(), part)
+            db = (settings.state_db if settings.state_db is not None and part.number == 0
+                  else default_state_db(dest, root, part.ref.channel_id))
+            folders.append((root, stack.enter_context(StateStore.open(
+                db, channel_id=part.ref.channel_id, channel_key=part.label, template=settings.file_name_template))))
+            shutil.rmtree(tmp_dir(root), ignore_errors=True)  # temporary files of an interrupted run
+        disk = Disk(*folders[0])
+        stack.callback(disk.close)  # first to run: its last writes land before the state DBs close
+        for number, (root, store) in enumerate(folders[1:], start=1):
+            disk.add_folder(number, root, store)
+        yield JobContext(settings, accounts, parts, disk)

@@ -1,6 +1,10 @@
 """The whole job: accounts → scan → plan → download → report.
 
-    open_job ─► scan_accounts ─► resume (skip done files) ─► plan_scan ─► DownloadEngine ─► JobReport
+    open_job ─► scan_parts ─► choose ─► resume (skip done files) ─► plan_scan ─► DownloadEngine ─► JobReport
+
+A job has one or more chats (`Target`s: an id range, a topic, message links, comments);
+they are scanned each on its own and planned together, so albums stay whole and the
+accounts balanced over all of them.
 """
 
 from __future__ import annotations
@@ -10,13 +14,13 @@ import dataclasses
 import os
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from telethon import TelegramClient
 
 from tgfetch.config import Settings
-from tgfetch.context import JobContext, job_range, open_job
+from tgfetch.context import JobContext, open_job
 from tgfetch.download.engine import DownloadEngine
 from tgfetch.download.layout import backup_dir
 from tgfetch.download.scheduler import Scheduler
@@ -24,15 +28,19 @@ from tgfetch.download.stats import ClientStats
 from tgfetch.download.tasks import Pending, resume, works
 from tgfetch.errors import TelegramAccessError, UsageError
 from tgfetch.model import LoadBalanceMetric, MessageCollection, TaskDistributionResult
-from tgfetch.outcome import JobReport, client_summary
+from tgfetch.outcome import ChatPart, JobReport, client_summary
 from tgfetch.selection import SelectionResult, select
-from tgfetch.telegram.clients import open_accounts
-from tgfetch.telegram.scan import ScanResult, scan_accounts
+from tgfetch.targets import Target
+from tgfetch.telegram.clients import connect_accounts
+from tgfetch.telegram.parts import open_parts, scan_parts
+from tgfetch.telegram.peers import parse_channel
+from tgfetch.telegram.scan import ScanResult
 
 if TYPE_CHECKING:
     from tgfetch.distribution import TaskDistributor
 
-__all__ = ["JobReport", "Monitor", "choose", "download_channel", "plan_scan", "scan_channel"]
+__all__ = ["JobReport", "Monitor", "choose", "download_channel", "download_job", "plan_scan", "scan_channel",
+           "scan_job"]
 
 Monitor = Callable[[Scheduler, Mapping[str, ClientStats]], Any]
 OnPlan = Callable[[TaskDistributionResult, ScanResult], Any]
@@ -43,14 +51,19 @@ async def scan_channel(
     settings: Settings,
 ) -> ScanResult:
     """Scan ids first_id..last_id (inclusive) of the channel with every client in parallel."""
-    accounts, ref, top = await open_accounts(clients, channel, settings)
-    first, last = job_range(first_id, last_id, top, ref)
-    return await scan_accounts(accounts, ref, first, last, settings, top)
+    return await scan_job(clients, [Target(parse_channel(channel), first_id, last_id)], settings)
+
+
+async def scan_job(clients: Mapping[str, TelegramClient], targets: Sequence[Target], settings: Settings) -> ScanResult:
+    """Scan every chat of a job (ranges, topics, links, comments) with every client; one merged result."""
+    accounts = await connect_accounts(clients, settings)
+    return await scan_parts(accounts, await open_parts(accounts, targets, settings), settings)
 
 
 def choose(scan: ScanResult, settings: Settings) -> SelectionResult:
     """The scanned groups the selection keeps (all of them when nothing is chosen), and what it dropped."""
-    return select(scan.collection.groups, scan.channel.key, settings.selection())
+    sel = settings.selection()
+    return SelectionResult.combine([select(p.collection.groups, p.chat_name, sel) for p in scan.parts or (scan,)])
 
 
 async def plan_scan(
@@ -68,7 +81,9 @@ async def plan_scan(
 
     coll = collection if collection is not None else choose(scan, settings).collection
     if not coll.groups:
-        raise UsageError(f"no messages in ids {scan.first_id}–{scan.last_id} of {scan.channel.key}: nothing to plan")
+        where = (f"ids {scan.first_id}–{scan.last_id} of {scan.channel.key}" if not scan.parts
+                 else ", ".join(p.label for p in scan.parts))
+        raise UsageError(f"no messages in {where}: nothing to plan")
     timed = settings.load_balance_metric is LoadBalanceMetric.ESTIMATED_TIME or (mode or settings.mode) == "auto"
     use_speeds = None
     use_overhead = None
@@ -89,17 +104,29 @@ async def download_channel(
     backups: bool = True, on_plan: OnPlan | None = None, on_abort: Callable[[JobReport], Any] | None = None,
     distributor: TaskDistributor | None = None,
 ) -> JobReport:
-    """Scan, plan and download the channel's media; return what was done.
+    """Scan, plan and download the media of ids first_id..last_id of one channel; return what was done.
 
     `monitor` shows progress while files download; `on_plan` sees the plan before they start;
     `on_abort` gets the report of what was done when the download stops on an error or an
     interruption (the error is raised after it). `distributor` plans with the strategies registered on it.
     """
+    target = Target(parse_channel(channel), first_id, last_id, topic=settings.topic, comments=settings.comments)
+    return await download_job(clients, [target], dest, settings, monitor=monitor, stealing=stealing,
+                              backups=backups, on_plan=on_plan, on_abort=on_abort, distributor=distributor)
+
+
+async def download_job(
+    clients: Mapping[str, TelegramClient], targets: Sequence[Target], dest: str | os.PathLike[str],
+    settings: Settings, *, monitor: Monitor | None = None, stealing: bool = True, backups: bool = True,
+    on_plan: OnPlan | None = None, on_abort: Callable[[JobReport], Any] | None = None,
+    distributor: TaskDistributor | None = None,
+) -> JobReport:
+    """Scan, plan (once, over every chat) and download the media of the job's chats; see `download_channel`."""
     t0 = time.monotonic()
-    async with open_job(clients, channel, settings, dest) as job:
-        first, last = job.range(first_id, last_id)
+    async with open_job(clients, targets, settings, dest) as job:
         stages = {"connect": time.monotonic() - t0}
-        scan = await scan_accounts(job.accounts, job.ref, first, last, settings, job.top)
+        scan = await scan_parts(job.accounts, job.parts, settings)
+        first, last = scan.first_id, scan.last_id
         stages["scan"] = time.monotonic() - t0 - sum(stages.values())
         chosen = choose(scan, settings)  # filtered-out files cost no getFile call and no plan weight
         pending = resume(chosen.groups, settings.file_name_template, job.disk)
@@ -133,7 +160,7 @@ class _Download:
         self.learned = {k: v.bytes_per_s for k, v in history.items()}
         # The planner's per-file cost: the mean measured overhead of this job's accounts.
         self.overhead = sum(v.overhead_s for v in history.values()) / len(history) if history else None
-        self.fetched_before = job.store.fetched_bytes()  # the counter spans every run of the job
+        self.fetched_before = job.fetched_bytes()  # the counter spans every run of the job
         self.plan: TaskDistributionResult | None = None
         self.engine: DownloadEngine | None = None
 
@@ -170,14 +197,18 @@ class _Download:
                outcome: str = "", error: str = "") -> JobReport:
         """What this call did (so far)."""
         engine, job = self.engine, self.job
+        several = len(job.parts) > 1
         return JobReport(
-            channel=job.ref.key, first_id=first, last_id=last,
+            channel=", ".join(p.label for p in job.parts), first_id=first, last_id=last,
             strategy=self.plan.strategy if self.plan else "nothing to do", plan=self.plan, scan=self.scan,
             files=self.pending.done + list(engine.records.values() if engine else []),
             failures=dict(engine.failures if engine else {}),
             clients=client_summary(engine.scheduler if engine else None, self.stats, self.alive),
             api_calls={n: a.rpc_counts() for n, a in job.accounts.items()},
-            elapsed_s=elapsed, dest=job.root, fetched_bytes=job.store.fetched_bytes() - self.fetched_before,
+            elapsed_s=elapsed, dest=job.root if all(f.is_relative_to(job.root) for f, _ in job.disk.folders.values())
+            else job.root.parent,
+            fetched_bytes=job.fetched_bytes() - self.fetched_before,
             stage_seconds={k: round(v, 4) for k, v in stages.items()}, outcome=outcome, error=error,
             dropped=self.dropped,
+            chats=[ChatPart(p.number, p.label, job.disk.folders[p.number][0]) for p in job.parts] if several else [],
         )

@@ -30,6 +30,8 @@ class SimOptions:
     jitter: float = 0.0
     faults: str | None = None
     size_scale: float = 0.02
+    topics: int = 0  # a forum with this many topics
+    comments: bool = False  # a channel with a discussion group
 
 
 @dataclass(frozen=True)
@@ -40,3 +42,4 @@ class CommandOptions:
     simulate: SimOptions | None = None
     report: Path | None = None
     display: str = "auto"  # auto, rich, plain, quiet
+    links: tuple[str, ...] = ()  # message links given on the command line (they name the whole job)

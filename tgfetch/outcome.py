@@ -9,11 +9,11 @@ from typing import Any
 
 from tgfetch.download.scheduler import Scheduler
 from tgfetch.download.stats import ClientStats, FileRecord
-from tgfetch.model import TaskDistributionResult
+from tgfetch.model import TaskDistributionResult, key_chat, key_id
 from tgfetch.telegram.account import Account
 from tgfetch.telegram.scan import ScanResult
 
-__all__ = ["JobReport", "client_summary", "plan_json", "scan_json"]
+__all__ = ["ChatPart", "JobReport", "client_summary", "plan_json", "scan_json"]
 
 
 def plan_json(plan: TaskDistributionResult | None) -> dict[str, Any]:
@@ -34,6 +34,15 @@ def scan_json(scan: ScanResult) -> dict[str, Any]:
     """What the scan did, as JSON."""
     return {"range_calls": scan.range_calls, "edge_calls": scan.edge_calls,
             "completed_albums": list(scan.completed_albums), "partial_albums": list(scan.partial_albums)}
+
+
+@dataclass(frozen=True)
+class ChatPart:
+    """One chat of a job of several (`JobReport.chats`): its number, name and folder."""
+
+    number: int
+    label: str
+    folder: Path
 
 
 @dataclass
@@ -57,6 +66,7 @@ class JobReport:
     outcome: str = ""  # "interrupted" or "error" when the run did not end normally
     error: str = ""
     dropped: dict[str, dict[str, int]] = field(default_factory=dict)  # by the selection, per reason
+    chats: list[ChatPart] = field(default_factory=list)  # a job of several chats (or with comments): each
 
     @property
     def ok(self) -> bool:
@@ -74,18 +84,41 @@ class JobReport:
         return self.outcome or ("done" if self.ok else "files_failed")
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON report (`--report`)."""
-        return {
+        """The JSON report (`--report`); a job of several chats has each chat's files under `chats`."""
+        out = {
             "outcome": self.result, "error": self.error,
             "channel": self.channel, "first_id": self.first_id, "last_id": self.last_id,
             "strategy": self.strategy, "plan": plan_json(self.plan), "clients": self.clients,
-            "files": [f.__dict__ for f in sorted(self.files, key=lambda f: f.message_id)],
-            "failures": {str(k): v for k, v in self.failures.items()},
+            "files": [_file_json(f) for f in sorted(self.files, key=lambda f: (f.chat, f.message_id))],
+            "failures": {self._failure_key(k): v for k, v in self.failures.items()},
             "api_calls": self.api_calls, "elapsed_s": round(self.elapsed_s, 3),
             "scan": scan_json(self.scan),
             "fetched_bytes": self.fetched_bytes, "stage_seconds": self.stage_seconds,
             "selection": {"dropped": self.dropped},
         }
+        if self.chats:
+            out["chats"] = [self._chat_json(c) for c in self.chats]
+        return out
+
+    def _failure_key(self, key: int) -> str:
+        """A failed file's key in the JSON: its message id, after `<chat>/` for the job's later chats."""
+        chat = key_chat(key)
+        return str(key_id(key)) if chat == 0 else f"{self.chats[chat].label}/{key_id(key)}"
+
+    def _chat_json(self, chat: ChatPart) -> dict[str, Any]:
+        files = [f for f in self.files if f.chat == chat.number]
+        failed = {str(key_id(k)): v for k, v in self.failures.items() if key_chat(k) == chat.number}
+        return {"number": chat.number, "chat": chat.label, "folder": str(chat.folder), "files": len(files),
+                "bytes": sum(f.size for f in files), "downloaded": sum(1 for f in files if not f.skipped),
+                "failures": failed}
+
+
+def _file_json(f: FileRecord) -> dict[str, Any]:
+    """One file of the report (`chat`, the job's chat number, only in a job of several chats)."""
+    out = dict(f.__dict__)
+    if not f.chat:
+        del out["chat"]
+    return out
 
 
 def client_summary(scheduler: Scheduler | None, stats: Mapping[str, ClientStats],

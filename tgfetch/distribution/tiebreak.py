@@ -23,7 +23,7 @@ def _preferred(
     index = {name: i for i, name in enumerate(client_names)}
     get = scanned_by.get
     return np.fromiter(
-        (index.get(get(g.messages[0].message_id, ""), -1) for g in groups),
+        (index.get(get(g.messages[0].key, ""), -1) for g in groups),
         dtype=np.int64,
         count=len(groups),
     )

@@ -28,17 +28,38 @@ DISK_THREADS = 32  # slow fsyncs overlap
 
 
 class Disk:
-    """One channel folder and its state DB, written through a thread pool."""
+    """The job's folders (one per chat) and their state DBs, written through one thread pool."""
 
     def __init__(self, root: Path, store: StateStore) -> None:
-        self.root = root
-        self.store = store
+        self.folders: dict[int, tuple[Path, StateStore]] = {0: (root, store)}
         self.executor = ThreadPoolExecutor(DISK_THREADS, "tgfetch-disk")
         self._finishing: dict[GroupWork, set[asyncio.Future[None]]] = {}
 
+    def add_folder(self, chat: int, root: Path, store: StateStore) -> None:
+        """Give the job's chat number `chat` its folder and state DB."""
+        self.folders[chat] = (root, store)
+
+    @property
+    def root(self) -> Path:
+        """The first chat's folder."""
+        return self.folders[0][0]
+
+    @property
+    def store(self) -> StateStore:
+        """The first chat's state DB."""
+        return self.folders[0][1]
+
+    def root_of(self, task: FileTask) -> Path:
+        """The folder of the task's chat."""
+        return self.folders[task.info.chat][0]
+
+    def store_of(self, chat: int) -> StateStore:
+        """The state DB of the job's chat number `chat`."""
+        return self.folders[chat][1]
+
     def final(self, task: FileTask) -> Path:
-        """The file's final path (inside the channel folder whatever its name says)."""
-        return safe_join(self.root, task.rel)
+        """The file's final path (inside its chat's folder whatever its name says)."""
+        return safe_join(self.root_of(task), task.rel)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run blocking disk work in the pool."""
@@ -88,18 +109,18 @@ class Disk:
 
     def link_done(self, task: FileTask, src_rel: str, sha256: str) -> None:
         """Put a copy of the done file `src_rel` (same document) at `task`'s path, with its sidecar."""
-        final = self.final(task)
-        link_or_copy(self.root / src_rel, final, self.root)
+        final, root = self.final(task), self.root_of(task)
+        link_or_copy(root / src_rel, final, root)
         self.write_sidecar(task, final, sha256)
 
     def write_sidecar(self, task: FileTask, final: Path, sha256: str) -> None:
         """Write the file's JSON sidecar when it has one."""
         data = sidecar_data(task, sha256)
         if data is not None:
-            write_json_atomic(sidecar_path(final), data, self.root)
+            write_json_atomic(sidecar_path(final), data, self.root_of(task))
 
     def record(self, name: str, task: FileTask, sha256: str, done_at: float | None = None) -> None:
         """Record the file done in the state DB."""
         i = task.info
-        self.store.mark_done(DoneFile(i.message_id, task.rel.as_posix(), i.file_size, sha256, name,
+        self.store_of(i.chat).mark_done(DoneFile(i.message_id, task.rel.as_posix(), i.file_size, sha256, name,
                                       i.document_id, time.time() if done_at is None else done_at))

@@ -15,7 +15,7 @@ __all__ = ["Documents", "FirstCopy"]
 class FirstCopy:
     """The message whose download stands for every message of one document."""
 
-    message_id: int
+    message_id: int  # its job-wide key
     record: asyncio.Future[FileRecord]
 
 
@@ -23,7 +23,7 @@ class Documents:
     """First copies by document id; a later message of the same document links the first's file."""
 
     def __init__(self) -> None:
-        self._first: dict[int, FirstCopy] = {}
+        self._first: dict[tuple[int, int], FirstCopy] = {}  # by (chat, document id): a copy links in its folder
 
     def first_of(self, task: FileTask) -> FirstCopy | None:
         """The first copy `task` must wait for, or None when `task` downloads the file itself.
@@ -35,12 +35,12 @@ class Documents:
         if doc is None:
             return None
         first = self._first.setdefault(
-            doc, FirstCopy(task.info.message_id, asyncio.get_running_loop().create_future()))
-        return None if first.message_id == task.info.message_id else first
+            (task.info.chat, doc), FirstCopy(task.info.key, asyncio.get_running_loop().create_future()))
+        return None if first.message_id == task.info.key else first
 
     def _own(self, task: FileTask) -> FirstCopy | None:
-        first = self._first.get(task.info.document_id or -1)
-        if first is None or first.message_id != task.info.message_id or first.record.done():
+        first = self._first.get((task.info.chat, task.info.document_id or -1))
+        if first is None or first.message_id != task.info.key or first.record.done():
             return None
         return first
 

@@ -142,7 +142,7 @@ class DownloadEngine:
         except (Transient, AccessDenied) as exc:
             # The group's messages could not be fetched again: its files fail for this run.
             for task in pick.work.remaining:
-                self.downloader.failed(name, pick.work, task.info.message_id, f"cannot fetch message: {exc}")
+                self.downloader.failed(name, pick.work, task.info.key, f"cannot fetch message: {exc}")
         except StorageError as exc:
             self.downloader.stop(exc)
             self._changed.set()
@@ -150,7 +150,7 @@ class DownloadEngine:
     def _holds(self, name: str, work: GroupWork) -> bool:
         """Whether `name` can download the group without fetching its messages first."""
         locations = self.accounts[name].locations
-        return all(f.info.message_id in locations for f in work.remaining)
+        return all(f.info.key in locations for f in work.remaining)
 
     def _refresh_speeds(self) -> None:
         # A file costs at least one round trip, shared by the client's concurrent slots.  The

@@ -13,6 +13,7 @@ from tgfetch.download.files import PartFile
 from tgfetch.download.stats import ClientStats
 from tgfetch.download.work import FileTask
 from tgfetch.errors import TgfetchError
+from tgfetch.model import key_id
 from tgfetch.retry import FILE_RETRY
 from tgfetch.telegram.account import Account
 from tgfetch.telegram.convert import FileLocation
@@ -63,7 +64,7 @@ class _Transfer:
                  on_bytes: Callable[[int], None] | None, executor: Executor | None,
                  on_chunk: Callable[[int], None] | None) -> None:
         self.acc, self.part, self.stats = acc, part, stats
-        self.mid, self.size = task.info.message_id, task.info.file_size
+        self.key, self.mid, self.size = task.info.key, task.info.message_id, task.info.file_size
         self.max_retries, self.retry = max_retries, FILE_RETRY.with_retries(max_retries)
         self.on_bytes, self.executor, self.on_chunk = on_bytes, executor, on_chunk
         self.failures, self.failed_at = 0, -1
@@ -98,7 +99,7 @@ class _Transfer:
 
     async def _stream(self) -> None:
         """Append the file's bytes from the part's offset on."""
-        loc = await _location(self.acc, self.mid, self.stats)
+        loc = await _location(self.acc, self.key, self.stats)
         # After an expiry, one request at a time until the next byte arrives: a parallel
         # lane further on must not spoil the fresh reference for the one that matters.
         lanes = 1 if self.part.offset in self.expired_at else LANES
@@ -121,7 +122,7 @@ class _Transfer:
         if n > EXPIRY_LIMIT:
             raise FileFailed(f"message {self.mid}: file reference keeps expiring at byte {at}") from None
         log.info("%s: file reference of message %d expired at %d; fetching it again", self.acc.name, self.mid, at)
-        self.acc.locations.pop(self.mid, None)
+        self.acc.locations.pop(self.key, None)
         await asyncio.sleep(0.002 * n)
 
     async def _transient(self, exc: Transient) -> None:
@@ -149,12 +150,12 @@ async def _write(part: PartFile, chunk: bytes, executor: Executor | None) -> Non
         raise
 
 
-async def _location(acc: Account, mid: int, stats: ClientStats) -> FileLocation:
-    loc = acc.locations.get(mid)
+async def _location(acc: Account, key: int, stats: ClientStats) -> FileLocation:
+    loc = acc.locations.get(key)
     if loc is None:
         stats.refetch_calls += 1
-        await acc.refetch_locations([mid])
-        loc = acc.locations.get(mid)
+        await acc.fetch_keys([key])
+        loc = acc.locations.get(key)
         if loc is None:
-            raise FileFailed(f"message {mid} no longer has a file (deleted or edited)")
+            raise FileFailed(f"message {key_id(key)} no longer has a file (deleted or edited)")
     return loc

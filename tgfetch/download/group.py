@@ -19,6 +19,7 @@ from tgfetch.download.layout import backup_part
 from tgfetch.download.stats import ClientStats, FileRecord
 from tgfetch.download.work import FileTask, GroupWork, Pick, PickKind
 from tgfetch.errors import StorageError
+from tgfetch.model import key_chat, key_id
 from tgfetch.telegram.account import Account
 
 __all__ = ["Downloader", "Prefetch"]
@@ -64,7 +65,7 @@ class Downloader:
         for task in work.remaining:
             if work.lost_by(acc.name) or work.owner != acc.name:
                 return
-            if not work.settled(task.info.message_id):
+            if not work.settled(task.info.key):
                 await self._file(acc, pick, task)
         if not work.remaining and work.winner is None and work.owner == acc.name:
             races.win(self.holders, work, acc.name)
@@ -82,10 +83,10 @@ class Downloader:
             await self.disk.drain()
         if self.fatal is not None:
             raise self.fatal
-        failed = [f.info.message_id for f in work.files if f.info.message_id in self.failures]
+        failed = [f.info.key for f in work.files if f.info.key in self.failures]
         if failed:
-            raise FileFailed(f"messages {failed} failed: {self.failures[failed[0]]}")
-        return [self.records[f.info.message_id] for f in work.files if f.info.message_id in self.records]
+            raise FileFailed(f"messages {[key_id(k) for k in failed]} failed: {self.failures[failed[0]]}")
+        return [self.records[f.info.key] for f in work.files if f.info.key in self.records]
 
     async def _file(self, acc: Account, pick: Pick, task: FileTask) -> None:
         work = pick.work
@@ -101,19 +102,19 @@ class Downloader:
             if not gone or (current and current.cancelling()):
                 raise
         except FileFailed as exc:
-            self.failed(acc.name, work, task.info.message_id, str(exc))
+            self.failed(acc.name, work, task.info.key, str(exc))
         finally:
             self.holders.drop(work, acc.name)
-            if not work.settled(task.info.message_id) and not self.holders.anyone(work):
+            if not work.settled(task.info.key) and not self.holders.anyone(work):
                 self.documents.given_up(task)
 
-    def failed(self, name: str, work: GroupWork, mid: int, error: str) -> None:
-        """Give one file up for this run (a rerun tries again)."""
-        work.fail(mid)
-        self.failures[mid] = error
+    def failed(self, name: str, work: GroupWork, key: int, error: str) -> None:
+        """Give one file up for this run (a rerun tries again); `key` is its job-wide message key."""
+        work.fail(key)
+        self.failures[key] = error
         self.stats[name].errors += 1
-        self.disk.store.record_failure(mid, error)
-        log.error("%s: message %d: %s", name, mid, error)
+        self.disk.store_of(key_chat(key)).record_failure(key_id(key), error)
+        log.error("%s: message %d: %s", name, key_id(key), error)
 
     async def _linked_duplicate(self, name: str, pick: Pick, task: FileTask) -> bool:
         first = self.documents.first_of(task)
@@ -133,7 +134,7 @@ class Downloader:
         work = pick.work
         backup = pick.kind is PickKind.BACKUP
         part = PartFile(self.disk.final(task),
-                        backup_part(self.disk.root, acc.name, task.info.message_id) if backup else None)
+                        backup_part(self.disk.root_of(task), acc.name, task.info.key) if backup else None)
         counted = 0
 
         def progress(n: int) -> None:
@@ -155,15 +156,15 @@ class Downloader:
         if work.lost_by(acc.name):
             part.discard()
             return
-        work.fetched(task.info.message_id)
+        work.fetched(task.info.key)
         self.finish_later(acc.name, pick, task, part)
 
     async def fetch(self, acc: Account, task: FileTask, part: PartFile,
                     on_chunk: Callable[[int], None] | None = None) -> FetchResult:
         """Fill `part` with one file through `acc` (counted, retried, resumable)."""
         return await fetch_file(acc, task, part, self.stats[acc.name], max_retries=self.max_retries,
-                                on_bytes=self.disk.store.add_fetched_bytes, executor=self.disk.executor,
-                                on_chunk=on_chunk)
+                                on_bytes=self.disk.store_of(task.info.chat).add_fetched_bytes,
+                                executor=self.disk.executor, on_chunk=on_chunk)
 
     def finish_later(self, name: str, pick: Pick, task: FileTask, part: PartFile) -> None:
         """fsync + rename + record in the background (never cut in half by a cancellation)
@@ -174,18 +175,19 @@ class Downloader:
         try:
             sha = await self.disk.run(self.disk.finalize, name, task, part)
         except StorageError as exc:
-            pick.work.unfetched(task.info.message_id)
+            pick.work.unfetched(task.info.key)
             self.stop(exc)
             return
-        pick.work.unfetched(task.info.message_id)
+        pick.work.unfetched(task.info.key)
         self._committed(name, pick, task, sha)
 
     def _committed(self, name: str, pick: Pick, task: FileTask, sha: str, linked_from: int | None = None) -> None:
-        mid = task.info.message_id
-        pick.work.done(mid)
-        self.failures.pop(mid, None)
-        rec = FileRecord(mid, task.rel.as_posix(), task.info.file_size, sha, name, linked_from=linked_from)
-        self.records[mid] = rec
+        key = task.info.key
+        pick.work.done(key)
+        self.failures.pop(key, None)
+        rec = FileRecord(task.info.message_id, task.rel.as_posix(), task.info.file_size, sha, name,
+                         linked_from=linked_from, chat=task.info.chat)
+        self.records[key] = rec
         st = self.stats[name]
         st.files += 1
         st.current = rec.path

@@ -30,13 +30,13 @@ ALBUM_MAX = 10
 def missing_ids(acc: Account, pick: Pick) -> list[int]:
     """Ids of the picked group's messages `acc` does not hold (a backup needs every file)."""
     files = pick.work.files if pick.kind is PickKind.BACKUP else pick.work.remaining
-    return [f.info.message_id for f in files if f.info.message_id not in acc.locations]
+    return [f.info.key for f in files if f.info.key not in acc.locations]
 
 
 async def fetch_missing(acc: Account, pick: Pick, *, max_retries: int) -> None:
     """Fetch just the picked group's messages `acc` does not hold (multi-machine mode: no queue ahead)."""
     if ids := missing_ids(acc, pick):
-        await acc.retrying(functools.partial(acc.fetch, ids), max_retries)
+        await acc.retrying(functools.partial(acc.fetch_keys, ids), max_retries)
 
 
 class Prefetcher:
@@ -61,15 +61,18 @@ class Prefetcher:
             self.stats[acc.name].refetch_calls += 1
             if pick.kind is not PickKind.OWN:
                 self.stats[acc.name].steal_calls += 1
-            await acc.retrying(functools.partial(acc.fetch, ids), self.max_retries)
+            await acc.retrying(functools.partial(acc.fetch_keys, ids), self.max_retries)
 
     def _fill(self, acc: Account, pick: Pick, ids: list[int]) -> None:
-        """Add the ids of groups taken next to `ids`, up to FETCH_BATCH."""
+        """Add the keys of groups of the same chat taken next to `ids`, up to FETCH_BATCH."""
         ahead: Iterator[GroupWork] = _both_ends(self.scheduler.clients[acc.name].queue)
         if self.scheduler.stealing:
             ahead = itertools.chain(ahead, self._likely_steals(acc.name, pick.victim))
+        chat = pick.work.group.messages[0].chat
         for w in itertools.islice(ahead, FILL_LOOKAHEAD):
-            more = [f.info.message_id for f in w.files if f.info.message_id not in acc.locations]
+            if w.group.messages[0].chat != chat:
+                continue  # one getMessages call reads one chat
+            more = [f.info.key for f in w.files if f.info.key not in acc.locations]
             if len(ids) + len(more) > FETCH_BATCH:
                 if len(ids) > FETCH_BATCH - ALBUM_MAX:
                     break

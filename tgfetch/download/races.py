@@ -84,7 +84,7 @@ async def take_over(host: RaceHost, work: GroupWork, old: str) -> None:
     for f in work.remaining:
         size = await host.disk.run(file_size, part_path(host.disk.final(f)))
         if size:
-            work.resume_at(f.info.message_id, resume_offset(size, f.info.file_size))
+            work.resume_at(f.info.key, resume_offset(size, f.info.file_size))
 
 
 def win(holders: Holders, work: GroupWork, name: str) -> None:
@@ -118,9 +118,9 @@ async def _backup_copy(host: RaceHost, acc: Account, pick: Pick) -> None:
         for task in work.files:
             if work.winner is not None:
                 return
-            part = PartFile(host.disk.final(task), backup_part(host.disk.root, acc.name, task.info.message_id))
+            part = PartFile(host.disk.final(task), backup_part(host.disk.root_of(task), acc.name, task.info.key))
             parts.append((task, part))
-            if resumed := work.resumed.get(task.info.message_id, 0):
+            if resumed := work.resumed.get(task.info.key, 0):
                 # The owner's .part below its resume point is final: start from a local copy.
                 await host.disk.run(copy_prefix, part_path(part.final), part.part, resumed)
             await host.fetch(acc, task, part)
@@ -129,7 +129,7 @@ async def _backup_copy(host: RaceHost, acc: Account, pick: Pick) -> None:
         win(host.holders, work, acc.name)
         await host.disk.wait_group(work)  # the other copy's renames land first, then ours replace them
         for task, part in parts:
-            work.fetched(task.info.message_id)
+            work.fetched(task.info.key)
             host.finish_later(acc.name, pick, task, part)
         parts = []
     finally:

@@ -19,6 +19,7 @@ class FileRecord:
     client: str
     skipped: bool = False  # done by an earlier run (no download)
     linked_from: int | None = None  # same document as another message
+    chat: int = 0  # the job's chat number (model.message_key)
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 from tgfetch.download.disk import Disk
 from tgfetch.download.files import hash_file
@@ -21,13 +22,17 @@ log = logging.getLogger("tgfetch.download")
 
 
 def group_tasks(group: MessageGroup, template: str) -> list[FileTask]:
-    """The files of one group, with paths from the template (albums share a folder)."""
+    """The files of one group, with paths from the template (albums share a folder); a comment's
+    path is under the folder of the post it comments (`<post id>/…` in the comments folder)."""
     media = [m for m in group.messages if m.media_type is not None]
     caption = next((m.caption for m in group.messages if m.caption), "")
     out = []
     for i, m in enumerate(media, start=1):
         index = i if group.is_media_group else None
-        out.append(FileTask(m, relative_path(template, m, album_index=index), index, len(media), caption))
+        rel = relative_path(template, m, album_index=index)
+        if m.post_id is not None:
+            rel = PurePosixPath(str(m.post_id)) / rel
+        out.append(FileTask(m, rel, index, len(media), caption))
     return out
 
 
@@ -42,14 +47,17 @@ class Pending:
 
 def resume(groups: Iterable[MessageGroup], template: str, disk: Disk) -> Pending:
     """Skip files recorded done (still on disk); adopt complete files a crash left unrecorded."""
-    done = disk.store.done_files()
+    done: dict[int, dict[int, DoneFile]] = {}  # per chat
     pending = Pending([], {}, [])
     for g in groups:
         todo = 0
         for task in group_tasks(g, template):
-            rec = _already_done(task, done, disk)
+            chat = task.info.chat
+            if chat not in done:
+                done[chat] = disk.store_of(chat).done_files()
+            rec = _already_done(task, done[chat], disk)
             if rec is None:
-                pending.tasks[task.info.message_id] = task
+                pending.tasks[task.info.key] = task
                 todo += 1
             else:
                 pending.done.append(rec)
@@ -63,22 +71,23 @@ def _already_done(task: FileTask, done: dict[int, DoneFile], disk: Disk) -> File
     final = disk.final(task)
     rec = done.get(mid)
     on_disk = file_size(final) == size
+    chat, root = task.info.chat, disk.root_of(task)
     if rec is not None and rec.path == task.rel.as_posix() and on_disk:
-        return FileRecord(mid, rec.path, rec.size, rec.sha256, rec.client, skipped=True)
+        return FileRecord(mid, rec.path, rec.size, rec.sha256, rec.client, skipped=True, chat=chat)
     if on_disk:
         # Renamed into place (so complete and fsynced) but the process died before recording it.
         sha = hash_file(final)[0].hexdigest()
         disk.record("", task, sha, done_at=0.0)
-        return FileRecord(mid, task.rel.as_posix(), size, sha, "", skipped=True)
+        return FileRecord(mid, task.rel.as_posix(), size, sha, "", skipped=True, chat=chat)
     doc = task.info.document_id
-    twin = disk.store.done_by_document(doc) if doc is not None else None
-    if twin is not None and file_size(disk.root / twin.path) == size:
+    twin = disk.store_of(chat).done_by_document(doc) if doc is not None else None
+    if twin is not None and file_size(root / twin.path) == size:
         # The same document as a file already done (a repost): link it, sidecar included.
         disk.link_done(task, twin.path, twin.sha256)
         disk.record(twin.client, task, twin.sha256, done_at=0.0)
         return FileRecord(
-            mid, task.rel.as_posix(), size, twin.sha256, twin.client, skipped=True, linked_from=twin.message_id
-        )
+            mid, task.rel.as_posix(), size, twin.sha256, twin.client, skipped=True, linked_from=twin.message_id,
+            chat=chat)
     return None
 
 
@@ -88,16 +97,16 @@ def works(pending: Pending, plan: Mapping[str, Iterable[MessageGroup]], disk: Di
     The pieces of a split album are merged on the client that was given most of its files,
     so one account downloads the whole album whatever the strategy.
     """
-    pieces: dict[int, list[tuple[str, MessageGroup]]] = {}
+    pieces: dict[tuple[int, int], list[tuple[str, MessageGroup]]] = {}
     out: dict[str, list[GroupWork]] = {client: [] for client in plan}
     for client, groups in plan.items():
         for g in groups:
             album = g.messages[0].media_group_id
             if album is not None:
-                pieces.setdefault(album, []).append((client, g))
+                pieces.setdefault((g.messages[0].chat, album), []).append((client, g))
             else:
                 _add(out[client], pending, g, client, disk)
-    for album, parts in pieces.items():
+    for (_, album), parts in pieces.items():
         if len(parts) > 1:
             log.info("album %d was split by the plan; one account downloads it whole", album)
         client = max(parts, key=lambda p: (p[1].total_files, -p[1].first_id))[0]
@@ -107,10 +116,10 @@ def works(pending: Pending, plan: Mapping[str, Iterable[MessageGroup]], disk: Di
 
 
 def _add(lst: list[GroupWork], pending: Pending, g: MessageGroup, client: str, disk: Disk) -> None:
-    files = [pending.tasks[m.message_id] for m in g.messages if m.message_id in pending.tasks]
+    files = [pending.tasks[m.key] for m in g.messages if m.key in pending.tasks]
     if files:
         w = GroupWork(g, files, client)
         for f in files:
             if size := file_size(part_path(disk.final(f))):
-                w.resume_at(f.info.message_id, resume_offset(size, f.info.file_size))
+                w.resume_at(f.info.key, resume_offset(size, f.info.file_size))
         lst.append(w)

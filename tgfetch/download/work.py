@@ -58,12 +58,12 @@ class GroupWork:
         if not (self.done_ids or self.finishing or self.failed):
             return self.files
         settled = self.done_ids | self.finishing | self.failed
-        return [f for f in self.files if f.info.message_id not in settled]
+        return [f for f in self.files if f.info.key not in settled]
 
     @property
     def bytes_left(self) -> int:
         """Bytes still to fetch."""
-        left = sum(f.info.file_size - self.resumed.get(f.info.message_id, 0) for f in self.remaining)
+        left = sum(f.info.file_size - self.resumed.get(f.info.key, 0) for f in self.remaining)
         return max(0, left - self.partial)
 
     def settled(self, message_id: int) -> bool:

@@ -143,6 +143,16 @@ class SelectionResult:
         """Return the kept groups as a collection: what the plan weighs."""
         return MessageCollection.of_groups(self.groups)
 
+    @classmethod
+    def combine(cls, results: Sequence[SelectionResult]) -> SelectionResult:
+        """One result of several chats' selections: their groups in order, the drops added up by reason."""
+        groups = tuple(g for r in results for g in r.groups)
+        dropped = {
+            why: Dropped(*(sum(getattr(r.dropped[why], f) for r in results) for f in ("messages", "files", "bytes")))
+            for why in REASONS
+        }
+        return cls(groups, dropped)
+
     @property
     def dropped_total(self) -> Dropped:
         """Return everything dropped, all reasons together."""

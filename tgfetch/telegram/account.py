@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from telethon import TelegramClient
 from telethon.tl import functions, types
 
+from tgfetch.model import key_chat, key_id, message_key
 from tgfetch.retry import RPC_RETRY
 from tgfetch.telegram.convert import FileLocation, to_location
 from tgfetch.telegram.peers import ChannelSpec, find_channel, parse_channel
@@ -61,8 +62,9 @@ class Account:
         self.flood_waits = 0  # FLOOD_WAITs received
         self.flood_seconds = 0.0  # seconds the account was held by them (overlaps counted once)
         self.dead: str | None = None
-        self.channel: Any = None  # InputChannel of *this* account
-        self.locations: dict[int, FileLocation] = {}
+        # InputChannel of *this* account for each of the job's chats (0: the first chat).
+        self.peers: dict[int, Any] = {}
+        self.locations: dict[int, FileLocation] = {}  # by job-wide message key (model.message_key)
         # Download throughput: file bytes over the time at least one getFile was in flight.
         self.net_bytes = 0
         self.net_seconds = 0.0
@@ -195,36 +197,48 @@ class Account:
                 await sender.connect(c._connection(dc.ip_address, dc.port, dc.id, loggers=c._log,
                                                    proxy=c._proxy, local_addr=c._local_addr))
 
-    async def resolve(self, spec: str | ChannelSpec) -> ChannelRef:
-        """Resolve the channel with this account's own access hash."""
-        target = spec if isinstance(spec, ChannelSpec) else parse_channel(spec)
-        chat = await find_channel(self.client, self.call, target)
-        self.channel = types.InputChannel(chat.id, chat.access_hash or 0)
-        return ChannelRef(chat.id, chat.title, chat.username, target.text)
+    @property
+    def channel(self) -> Any:
+        """This account's InputChannel of the job's first chat (None before `resolve`)."""
+        return self.peers.get(0)
 
-    async def top_message_id(self) -> int:
-        """Return the id of the channel's newest message (0 if empty)."""
-        peer = types.InputPeerChannel(self.channel.channel_id, self.channel.access_hash)
+    async def resolve(self, spec: str | ChannelSpec, chat: int = 0) -> ChannelRef:
+        """Resolve the job's chat number `chat` with this account's own access hash."""
+        target = spec if isinstance(spec, ChannelSpec) else parse_channel(spec)
+        found = await find_channel(self.client, self.call, target)
+        self.peers[chat] = types.InputChannel(found.id, found.access_hash or 0)
+        return ChannelRef(found.id, found.title, found.username, target.text)
+
+    async def top_message_id(self, chat: int = 0) -> int:
+        """Return the id of the chat's newest message (0 if empty)."""
+        peer = types.InputPeerChannel(self.peers[chat].channel_id, self.peers[chat].access_hash)
         res = await self.call(functions.messages.GetHistoryRequest(
             peer=peer, offset_id=0, offset_date=None, add_offset=0, limit=1, max_id=0, min_id=0, hash=0))
         return max((m.id for m in res.messages), default=0)
 
-    async def fetch(self, ids: Sequence[int], *, timeout: float | None = None) -> list[Any]:
-        """Fetch messages by id (≤ 200) and remember their file locations."""
-        req = functions.channels.GetMessagesRequest(self.channel, [types.InputMessageID(i) for i in ids])
+    async def fetch(self, ids: Sequence[int], *, chat: int = 0, timeout: float | None = None) -> list[Any]:
+        """Fetch messages of the job's chat `chat` by id (≤ 200) and remember their file locations."""
+        req = functions.channels.GetMessagesRequest(self.peers[chat], [types.InputMessageID(i) for i in ids])
         res = await self.call(req, timeout=timeout)
         msgs = list(res.messages)
+        self.remember(msgs, chat)
+        return msgs
+
+    def remember(self, msgs: Sequence[Any], chat: int = 0) -> None:
+        """Keep the file locations of messages of the job's chat `chat` this account received."""
         for m in msgs:
             loc = to_location(m)
             if loc is not None:
-                self.locations[loc.message_id] = loc
-        return msgs
+                self.locations[message_key(chat, loc.message_id)] = loc
 
-    async def refetch_locations(self, ids: Sequence[int], batch: int = 200) -> None:
-        """Fetch the messages again (new file references) in batches."""
-        ids = list(ids)
-        for i in range(0, len(ids), batch):
-            await self.fetch(ids[i:i + batch])
+    async def fetch_keys(self, keys: Sequence[int], batch: int = 200) -> None:
+        """Fetch messages by job-wide key (new file references): one call per chat and `batch` ids."""
+        by_chat: dict[int, list[int]] = {}
+        for k in keys:
+            by_chat.setdefault(key_chat(k), []).append(key_id(k))
+        for chat, ids in by_chat.items():
+            for i in range(0, len(ids), batch):
+                await self.fetch(ids[i:i + batch], chat=chat)
 
     async def iter_file(self, loc: FileLocation, offset: int, lanes: int) -> AsyncIterator[bytes]:
         """Yield the file's bytes from `offset` in order, `lanes` requests in flight."""

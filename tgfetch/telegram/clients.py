@@ -19,7 +19,7 @@ from tgfetch.telegram.account import Account, ChannelRef
 from tgfetch.telegram.peers import ChannelSpec, parse_channel
 from tgfetch.telegram.rpc import AccessDenied, AccountDead, FloodWait, RpcProblem, Transient, classify
 
-__all__ = ["build_clients", "close_clients", "open_accounts", "session_path"]
+__all__ = ["build_clients", "close_clients", "connect_accounts", "open_accounts", "resolve_chat", "session_path"]
 
 log = logging.getLogger("tgfetch.telegram")
 
@@ -137,9 +137,9 @@ def _unreachable(acc: Account, what: str, exc: Transient, retries: int) -> Netwo
     return NetworkError(f"account {acc.name}: cannot {what}: {reason} ({_attempts(retries)})")
 
 
-async def _resolve_one(acc: Account, spec: ChannelSpec, retries: int) -> ChannelRef:
+async def _resolve_one(acc: Account, spec: ChannelSpec, retries: int, chat: int) -> ChannelRef:
     try:
-        return await acc.retrying(lambda: acc.resolve(spec), retries)
+        return await acc.retrying(lambda: acc.resolve(spec, chat), retries)
     except AccessDenied as exc:
         raise TelegramAccessError(f"account {acc.name} cannot access channel {spec.text!r} ({exc})") from None
     except AccountDead as exc:
@@ -150,6 +150,35 @@ async def _resolve_one(acc: Account, spec: ChannelSpec, retries: int) -> Channel
         raise _unreachable(acc, f"resolve channel {spec.text!r}", exc, retries) from None
 
 
+async def connect_accounts(clients: Mapping[str, TelegramClient], settings: Settings) -> dict[str, Account]:
+    """Connect every client and check its authorization."""
+    if not clients:
+        raise UsageError("no accounts given")
+    retries = settings.grouping_max_retries
+    await asyncio.gather(*(_connect_one(n, c, retries, settings.rpc_timeout) for n, c in clients.items()))
+    return {
+        n: Account(n, c, handoff_seconds=settings.flood_wait_handoff_seconds, rpc_timeout=settings.rpc_timeout)
+        for n, c in clients.items()
+    }
+
+
+async def resolve_chat(accounts: Mapping[str, Account], spec: ChannelSpec, settings: Settings,
+                       chat: int = 0) -> tuple[ChannelRef, int]:
+    """Resolve the job's chat number `chat` with every account; return it and its newest message id."""
+    retries = settings.grouping_max_retries
+    refs = await asyncio.gather(*(_resolve_one(a, spec, retries, chat) for a in accounts.values()))
+    if len({r.channel_id for r in refs}) != 1:
+        raise TelegramAccessError(f"the accounts resolve {spec.text!r} to different channels")
+    first = next(iter(accounts.values()))
+    try:
+        top = await first.retrying(lambda: first.top_message_id(chat), retries)
+    except Transient as exc:
+        raise _unreachable(first, f"read {refs[0].key}", exc, retries) from None
+    except (AccountDead, AccessDenied, FloodWait) as exc:
+        raise TelegramAccessError(f"account {first.name}: cannot read {refs[0].key} ({exc})") from None
+    return refs[0], top
+
+
 async def open_accounts(
     clients: Mapping[str, TelegramClient], channel: str, settings: Settings
 ) -> tuple[dict[str, Account], ChannelRef, int]:
@@ -157,24 +186,9 @@ async def open_accounts(
     if not clients:
         raise UsageError("no accounts given")
     spec = parse_channel(channel)  # a malformed CHANNEL stops before any connection
-    retries = settings.grouping_max_retries
-    await asyncio.gather(*(_connect_one(n, c, retries, settings.rpc_timeout) for n, c in clients.items()))
-    accounts = {
-        n: Account(n, c, handoff_seconds=settings.flood_wait_handoff_seconds,
-                   rpc_timeout=settings.rpc_timeout)
-        for n, c in clients.items()
-    }
-    refs = await asyncio.gather(*(_resolve_one(a, spec, retries) for a in accounts.values()))
-    if len({r.channel_id for r in refs}) != 1:
-        raise TelegramAccessError(f"the accounts resolve {channel!r} to different channels")
-    first = next(iter(accounts.values()))
-    try:
-        top = await first.retrying(first.top_message_id, retries)
-    except Transient as exc:
-        raise _unreachable(first, f"read {refs[0].key}", exc, retries) from None
-    except (AccountDead, AccessDenied, FloodWait) as exc:
-        raise TelegramAccessError(f"account {first.name}: cannot read {refs[0].key} ({exc})") from None
-    return accounts, refs[0], top
+    accounts = await connect_accounts(clients, settings)
+    ref, top = await resolve_chat(accounts, spec, settings)
+    return accounts, ref, top
 
 
 async def close_clients(clients: Mapping[str, TelegramClient]) -> None:

@@ -11,14 +11,15 @@ call per edge (albums are at most 10 consecutive ids).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from tgfetch.config import Settings
 from tgfetch.errors import TelegramAccessError, TgfetchError, UsageError
-from tgfetch.model import MessageCollection, MessageInfo
+from tgfetch.model import MessageCollection, MessageInfo, message_key
 from tgfetch.retry import SCAN_RETRY
 from tgfetch.telegram.account import Account, ChannelRef
 from tgfetch.telegram.convert import to_message_info
@@ -45,6 +46,21 @@ class ScanResult:
     edge_calls: int
     rpc_calls: dict[str, dict[str, int]]
     dead_clients: tuple[str, ...] = ()
+    chat: int = 0  # the job's chat number of these messages
+    commented: dict[int, int] = field(default_factory=dict)  # post id -> comments under it (channels)
+    parts: tuple[ScanResult, ...] = ()  # a job of several chats: each chat's own scan (this one merges them)
+    name: str = ""  # the chat as FILTER's `chat` sees it (a comments scan: its channel); "" = channel.key
+    is_comments: bool = False  # the comments under a channel's posts
+
+    @property
+    def chat_name(self) -> str:
+        """The chat as FILTER's `chat` field sees it."""
+        return self.name or self.channel.key
+
+    @property
+    def label(self) -> str:
+        """How reports name this scan's chat: `@name`, or `@name comments`."""
+        return f"{self.chat_name} comments" if self.is_comments else self.chat_name
 
     @property
     def messages(self) -> list[MessageInfo]:
@@ -110,12 +126,30 @@ class BatchPool:
         return bool(self.returned) or any(hi > lo for lo, hi in self.slices.values())
 
 
+@dataclass
+class ListPool(BatchPool):
+    """A BatchPool over given ids (message links) instead of a range: batch k is the k-th run of `batch` ids."""
+
+    wanted: list[int] = field(default_factory=list)
+
+    @property
+    def batches(self) -> int:
+        """Number of batches covering the ids."""
+        return -(-len(self.wanted) // self.batch)
+
+    def ids(self, k: int) -> list[int]:
+        """The message ids of batch k."""
+        return self.wanted[k * self.batch:(k + 1) * self.batch]
+
+
 class _Scanner:
-    def __init__(self, accounts: Mapping[str, Account], pool: BatchPool, settings: Settings) -> None:
+    def __init__(self, accounts: Mapping[str, Account], pool: BatchPool, settings: Settings, chat: int = 0) -> None:
         self.accounts = accounts
         self.pool = pool
         self.settings = settings
+        self.chat = chat
         self.found: dict[int, tuple[MessageInfo, str]] = {}
+        self.commented: dict[int, int] = {}
         self.failed: list[int] = []
         self.range_calls = 0
         self.dead: list[str] = []
@@ -141,7 +175,7 @@ class _Scanner:
 
         async def call() -> list[Any]:
             self.range_calls += 1
-            return await acc.fetch(self.pool.ids(k), timeout=s.grouping_timeout)
+            return await acc.fetch(self.pool.ids(k), chat=self.chat, timeout=s.grouping_timeout)
 
         def failed(attempt: int, exc: BaseException) -> None:
             log.info("%s: batch %d failed (%s), attempt %d", acc.name, k, exc, attempt + 1)
@@ -154,11 +188,19 @@ class _Scanner:
             failed(s.grouping_max_retries, exc)
             return None
 
-    def record(self, name: str, msgs: list[Any]) -> None:
+    def record(self, name: str, msgs: list[Any]) -> list[MessageInfo]:
+        out = []
         for m in msgs:
             info = to_message_info(m)
-            if info is not None:
-                self.found.setdefault(info.message_id, (info, name))
+            if info is None:
+                continue
+            if self.chat:
+                info = dataclasses.replace(info, chat=self.chat)
+            self.found.setdefault(info.message_id, (info, name))
+            out.append(info)
+            if (replies := getattr(m, "replies", None)) is not None and replies.comments and replies.replies:
+                self.commented[info.message_id] = replies.replies
+        return out
 
 
 async def _complete_edges(
@@ -180,12 +222,11 @@ async def _complete_edges(
                 continue  # its flood gate would refuse without calling Telegram
             calls += 1
             try:
-                msgs = await acc.fetch(ids, timeout=sc.settings.grouping_timeout)
+                msgs = await acc.fetch(ids, chat=sc.chat, timeout=sc.settings.grouping_timeout)
             except (Transient, FloodWait, AccountDead):
                 continue
-            infos = [i for i in map(to_message_info, msgs) if i is not None and i.media_group_id == album]
-            for info in infos:
-                sc.found.setdefault(info.message_id, (info, acc.name))
+            albums = [m for m in msgs if getattr(m, "grouped_id", None) == album]
+            infos = sc.record(acc.name, albums)
             checked.append(album)
             if infos:
                 completed.append(album)
@@ -195,13 +236,21 @@ async def _complete_edges(
 
 async def scan_accounts(
     accounts: Mapping[str, Account], channel: ChannelRef, first_id: int, last_id: int, settings: Settings,
-    top_id: int,
+    top_id: int, chat: int = 0,
 ) -> ScanResult:
-    """Scan ids first_id..last_id with every account in parallel."""
+    """Scan ids first_id..last_id of the job's chat number `chat` with every account in parallel."""
     if not accounts:
         raise UsageError("no accounts to scan with")
     pool = BatchPool(first_id, last_id, settings.grouping_batch_size, list(accounts))
-    sc = _Scanner(accounts, pool, settings)
+    sc = _Scanner(accounts, pool, settings, chat)
+    await _run_pool(sc, channel)
+    edge_calls, checked, completed = await _complete_edges(sc, first_id, last_id, top_id)
+    return _result(sc, channel, first_id, last_id, top_id, edge_calls, checked, completed)
+
+
+async def _run_pool(sc: _Scanner, channel: ChannelRef) -> None:
+    """Fetch every batch of the scanner's pool with every account in parallel."""
+    accounts, pool, settings = sc.accounts, sc.pool, sc.settings
     await asyncio.gather(*(sc.run_account(a) for a in accounts.values()))
     if len(sc.dead) == len(accounts):
         raise TelegramAccessError(
@@ -220,8 +269,6 @@ async def scan_accounts(
         ids = pool.ids(sc.failed[0])
         raise TgfetchError(f"could not fetch message ids {ids[0]}–{ids[-1]} of {channel.key} after "
                            f"{settings.grouping_max_retries} retries")
-    edge_calls, checked, completed = await _complete_edges(sc, first_id, last_id, top_id)
-    return _result(sc, channel, first_id, last_id, top_id, edge_calls, checked, completed)
 
 
 def _result(sc: _Scanner, channel: ChannelRef, first_id: int, last_id: int, top_id: int, edge_calls: int,
@@ -236,12 +283,47 @@ def _result(sc: _Scanner, channel: ChannelRef, first_id: int, last_id: int, top_
     )
     return ScanResult(
         channel=channel, first_id=first_id, last_id=last_id, collection=collection,
-        scanned_by={mid: name for mid, (_, name) in sc.found.items()},
+        scanned_by={message_key(sc.chat, mid): name for mid, (_, name) in sc.found.items()},
         completed_albums=tuple(completed), partial_albums=partial,
         range_calls=sc.range_calls, edge_calls=edge_calls,
         rpc_calls={n: a.rpc_counts() for n, a in sc.accounts.items()}, dead_clients=tuple(sc.dead),
+        chat=sc.chat, commented=dict(sc.commented),
     )
 
 
 def _touches_edge(lo: int, hi: int, first_id: int, last_id: int, top_id: int) -> bool:
     return (lo == first_id and first_id > 1) or (hi == last_id and last_id < top_id)
+
+
+async def scan_ids(
+    accounts: Mapping[str, Account], channel: ChannelRef, ids: Sequence[int], settings: Settings, top_id: int,
+    chat: int = 0, single: frozenset[int] = frozenset(),
+) -> ScanResult:
+    """Fetch the linked messages (ceil(n/200) getMessages calls shared by the accounts), then the rest
+    of their albums from the ids around them (albums are at most ALBUM_SPAN consecutive ids).
+
+    A message in `single` is taken alone, without the rest of its album.
+    """
+    if not accounts:
+        raise UsageError("no accounts to scan with")
+    wanted = sorted(set(ids))
+    sc = _Scanner(accounts, ListPool(1, top_id, settings.grouping_batch_size, list(accounts), wanted=wanted),
+                  settings, chat)
+    await _run_pool(sc, channel)
+    missing = [i for i in wanted if i not in sc.found]
+    if missing:
+        log.warning("%s: %d linked message(s) do not exist (deleted?), e.g. %d", channel.key, len(missing), missing[0])
+    albums = {info.media_group_id for info, _ in sc.found.values()
+              if info.media_group_id is not None and info.message_id not in single}
+    near = sorted({j for info, _ in sc.found.values() if info.media_group_id in albums
+                   for j in range(max(1, info.message_id - ALBUM_SPAN + 1),
+                                  min(top_id, info.message_id + ALBUM_SPAN - 1) + 1)} - sc.found.keys())
+    edge = _Scanner(accounts, ListPool(1, top_id, settings.grouping_batch_size, list(accounts), wanted=near),
+                    settings, chat)
+    await _run_pool(edge, channel)
+    for mid, (info, name) in edge.found.items():
+        if info.media_group_id in albums:
+            sc.found[mid] = (info, name)
+    first, last = (wanted[0], wanted[-1]) if wanted else (1, 1)
+    result = _result(sc, channel, first, last, top_id, edge.range_calls, list(albums), [])
+    return dataclasses.replace(result, completed_albums=tuple(sorted(a for a in albums if a is not None)))
