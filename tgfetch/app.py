@@ -23,8 +23,8 @@ from tgfetch.model import MessageCollection
 from tgfetch.options import CommandOptions, SimOptions
 from tgfetch.outcome import plan_json, scan_json
 from tgfetch.portable import on_signals
-from tgfetch.targets import Target, job_targets, parse_links
 from tgfetch.report import live_monitor, print_plan, print_selection, print_summary, write_json
+from tgfetch.targets import Target, job_targets, parse_links
 from tgfetch.telegram.clients import build_clients, close_clients, session_path
 
 __all__ = ["build_simulation", "job_clients", "run_compare", "run_demo", "run_download", "run_login", "run_plan"]

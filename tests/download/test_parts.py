@@ -55,9 +55,10 @@ async def test_links_fetch_exactly_those_messages_and_their_albums(tmp_path: Pat
     album_members = sorted(i for i, m in media.items() if m.grouped_id is not None)
     singles = sorted(i for i, m in media.items() if m.grouped_id is None)
     linked = set(singles[:200:2]) | set(album_members[:60:7]) | {3, 5}  # 3 and 5 may be deleted or text
-    lone = next(i for i in album_members[200:] if media[i].grouped_id not in {media[j].grouped_id for j in linked
-                                                                               if j in media})
-    texts = [f"t.me/{sim.channel_username}/{i}" for i in sorted(linked)] + [f"t.me/{sim.channel_username}/{lone}?single"]
+    linked_albums = {media[j].grouped_id for j in linked if j in media}
+    lone = next(i for i in album_members[200:] if media[i].grouped_id not in linked_albums)
+    name = sim.channel_username
+    texts = [f"t.me/{name}/{i}" for i in sorted(linked)] + [f"t.me/{name}/{lone}?single"]
     settings = settings_for(tmp_path / "dl")
     targets = job_targets(settings, parse_links(texts))
     assert len(targets) == 1 and targets[0].single == {lone}
