@@ -189,6 +189,11 @@ async def _scan_for_plan(opts: CommandOptions) -> tuple[Any, list[str]]:
     return scan, names
 
 
+def _chats(scan: Any) -> str:
+    """The chats of a scan as reports name them."""
+    return ", ".join(p.label for p in scan.parts or (scan,))
+
+
 async def run_plan(opts: CommandOptions) -> int:
     """Run `plan`: scan and distribute, print the plan report."""
     check_report_path(opts.report)
@@ -199,7 +204,7 @@ async def run_plan(opts: CommandOptions) -> int:
     print_selection(console, scan.collection, chosen)
     print_plan(console, plan, scan)
     if opts.report is not None:
-        _write_json(opts.report, {"channel": scan.channel.key, "first_id": scan.first_id, "last_id": scan.last_id,
+        _write_json(opts.report, {"channel": _chats(scan), "first_id": scan.first_id, "last_id": scan.last_id,
                                   "plan": plan_json(plan), "scan": scan_json(scan), "exit_code": EXIT_OK})
     if opts.settings.enable_strategy_comparison:
         await _print_comparison(console, chosen.collection, names, opts.settings, plan.info.get("comparison"))
@@ -226,7 +231,7 @@ async def run_compare(opts: CommandOptions) -> int:
     print_selection(console, scan.collection, chosen)
     rows = await _print_comparison(console, chosen.collection, names, opts.settings)
     if opts.report is not None:
-        _write_json(opts.report, {"channel": scan.channel.key, "first_id": scan.first_id, "last_id": scan.last_id,
+        _write_json(opts.report, {"channel": _chats(scan), "first_id": scan.first_id, "last_id": scan.last_id,
                                   "comparison": rows, "scan": scan_json(scan), "exit_code": EXIT_OK})
     return EXIT_OK
 

@@ -68,9 +68,12 @@ def print_plan(console: Console, plan: TaskDistributionResult, scan: ScanResult)
         console.print(f"albums completed across the range edges: {', '.join(map(str, scan.completed_albums))}")
     if scan.partial_albums:
         console.print(f"[yellow]albums only partly in range: {', '.join(map(str, scan.partial_albums))}[/yellow]")
-    console.print(f"scan: {scan.range_calls} getMessages calls for ids {scan.first_id}–{scan.last_id} "
-                  f"(+{scan.edge_calls} at the edges); messages {scan.collection.total_messages}, "
-                  f"files {scan.collection.total_files}, {human_bytes(scan.collection.total_size)}")
+    for part in scan.parts or (scan,):
+        c = part.collection
+        what = "getReplies calls" if part.is_comments else "calls"
+        console.print(f"scan {part.label}: {part.range_calls} {what} for ids {part.first_id}–{part.last_id} "
+                      f"(+{part.edge_calls} at the edges); messages {c.total_messages}, "
+                      f"files {c.total_files}, {human_bytes(c.total_size)}")
     for w in plan.metrics.warnings:
         console.print(f"[yellow]warning:[/yellow] {w}")
     for e in plan.metrics.validation_errors[:10]:
@@ -148,7 +151,8 @@ def print_selection(console: Console, scanned: MessageCollection, chosen: Select
 
 def print_summary(console: Console, report: JobReport) -> None:
     """Per-client summary table, plan vs achieved balance, failures."""
-    t = Table(title=f"{report.channel} ids {report.first_id}–{report.last_id}: summary", title_justify="left")
+    where = report.channel if report.chats else f"{report.channel} ids {report.first_id}–{report.last_id}"
+    t = Table(title=f"{where}: summary", title_justify="left")
     for col in ("client", "files", "bytes", "busy", "speed", "refetch", "errors",
                 "stolen in", "stolen out", "backups", "handoffs", "flood waits", "state"):
         t.add_column(col, justify="left" if col in ("client", "state") else "right")
@@ -162,6 +166,9 @@ def print_summary(console: Console, report: JobReport) -> None:
     console.print(f"files: {len(report.files)} on disk ({len(report.downloaded)} downloaded now, "
                   f"{len(done)} from earlier runs), {len(report.failures)} failed; "
                   f"{report.elapsed_s:.1f}s; files in {report.dest}")
+    for chat in report.to_json().get("chats", []):
+        console.print(f"  {chat['chat']}: {chat['files']} files, {human_bytes(chat['bytes'])}, "
+                      f"{len(chat['failures'])} failed, in {chat['folder']}")
     busy = [c["seconds"] for c in report.clients.values() if c["files"]]
     if report.plan is not None and busy:
         groups = sum(len(a.message_groups) for a in report.plan.client_assignments)
@@ -172,8 +179,8 @@ def print_summary(console: Console, report: JobReport) -> None:
             achieved = min(busy) / max(busy) if max(busy) > 0 else 1.0
             console.print(f"balance: planned {report.plan.metrics.balance_ratio:.3f} ({report.plan.metric.value}), "
                           f"achieved {achieved:.3f} (busy time, min/max)")
-    for mid, err in list(report.failures.items())[:20]:
-        console.print(f"[red]failed[/red] message {mid}: {err}")
+    for key, err in list(report.to_json()["failures"].items())[:20]:
+        console.print(f"[red]failed[/red] message {key}: {err}")
 
 
 def write_report(path: str | os.PathLike[str], report: JobReport) -> None:
