@@ -88,13 +88,17 @@ def _utc(value: datetime | None) -> datetime | None:
 def make_record(
     info: MessageInfo, group: MessageGroup, caption: str, index: int | None, chat: str, is_comment: bool = False
 ) -> FilterRecord:
-    """Build one message's record; `caption` is the album's, `index` its 1-based place among the files."""
+    """Build one message's record; `caption` is the album's, `index` its 1-based place among the files.
+
+    A message is a comment when the caller says so or when the scan found the post it is under (`post_id`).
+    """
     has_file = info.media_type is not None
     return FilterRecord(
         info.message_id, _utc(info.date), caption, info.caption, info.file_name,
         extension(info), info.file_size if has_file else None, info.mime_type, info.media_type,
         info.media_group_id, group.total_files if has_file else None, index,
-        None, None, None, None, None, None, None, is_comment, chat,
+        info.views, info.forwards, info.duration, info.width, info.height, info.topic_id, info.reply_to,
+        is_comment or info.post_id is not None, chat,
     )  # fmt: skip
 
 

@@ -23,8 +23,9 @@ class FileLocation:
     document_id: int
 
 
-def _largest_photo_size(photo: types.Photo) -> tuple[str, int] | None:
-    best: tuple[str, int] | None = None
+def _largest_photo(photo: types.Photo) -> tuple[types.PhotoSize | types.PhotoSizeProgressive, int] | None:
+    """Return the photo's largest downloadable size and its bytes (None if it has only inline thumbnails)."""
+    best: tuple[types.PhotoSize | types.PhotoSizeProgressive, int] | None = None
     for s in photo.sizes:
         if isinstance(s, types.PhotoSize):
             size = s.size
@@ -33,25 +34,53 @@ def _largest_photo_size(photo: types.Photo) -> tuple[str, int] | None:
         else:
             continue  # stripped/cached/path sizes are inline thumbnails
         if best is None or size > best[1]:
-            best = (s.type, size)
+            best = (s, size)
     return best
 
 
-def _document_kind(doc: types.Document) -> tuple[str, str | None]:
-    name: str | None = None
-    kind = "document"
+def _largest_photo_size(photo: types.Photo) -> tuple[str, int] | None:
+    best = _largest_photo(photo)
+    return None if best is None else (best[0].type, best[1])
+
+
+def _document_fields(doc: types.Document) -> dict[str, Any]:
+    """media_type, file_name, duration, width, height of a document, from its attributes.
+
+    core.telegram.org/constructor/documentAttributeVideo (w, h, duration in seconds; `round_message`: a
+    video note), /constructor/documentAttributeAudio (duration; `voice`), /constructor/documentAttributeFilename.
+    """
+    out: dict[str, Any] = {"media_type": "document", "file_name": None}
     for attr in doc.attributes:
         if isinstance(attr, types.DocumentAttributeFilename):
-            name = attr.file_name
+            out["file_name"] = attr.file_name
         elif isinstance(attr, types.DocumentAttributeVideo):
-            kind = "video"
+            out["media_type"] = "video_note" if attr.round_message else "video"
+            out.update(duration=float(attr.duration), width=attr.w, height=attr.h)
         elif isinstance(attr, types.DocumentAttributeAudio):
-            kind = "voice" if attr.voice else "audio"
-        elif isinstance(attr, types.DocumentAttributeAnimated) and kind == "document":
-            kind = "animation"
+            out["media_type"] = "voice" if attr.voice else "audio"
+            out.setdefault("duration", float(attr.duration))  # a video's own duration wins
+        elif isinstance(attr, types.DocumentAttributeAnimated) and out["media_type"] == "document":
+            out["media_type"] = "animation"
         elif isinstance(attr, types.DocumentAttributeSticker):
-            kind = "sticker"
-    return kind, name
+            out["media_type"] = "sticker"
+    return out
+
+
+def _thread_fields(reply: Any) -> dict[str, Any]:
+    """topic_id and reply_to from a message's reply header.
+
+    core.telegram.org/api/forum: a forum topic's messages carry `forum_topic` and `reply_to_msg_id` = the
+    topic (its creation message), or, answering a message of the topic, `reply_to_msg_id` = that message and
+    `reply_to_top_id` = the topic; General's messages carry no header (topic None here: only a caller that
+    knows the chat is a forum can call that topic 1). core.telegram.org/api/threads: elsewhere
+    `reply_to_msg_id` is the message answered.
+    """
+    if not isinstance(reply, types.MessageReplyHeader):
+        return {}  # none, or a story's header
+    if not reply.forum_topic:
+        return {"reply_to": reply.reply_to_msg_id}
+    top = reply.reply_to_top_id
+    return {"topic_id": top or reply.reply_to_msg_id, "reply_to": reply.reply_to_msg_id if top else None}
 
 
 def to_message_info(msg: Any) -> MessageInfo | None:
@@ -63,20 +92,23 @@ def to_message_info(msg: Any) -> MessageInfo | None:
         "media_group_id": msg.grouped_id,
         "date": msg.date,
         "caption": msg.message or "",
+        "views": msg.views,
+        "forwards": msg.forwards,
+        **_thread_fields(msg.reply_to),
     }
     media = msg.media
     if isinstance(media, types.MessageMediaPhoto) and isinstance(media.photo, types.Photo):
-        largest = _largest_photo_size(media.photo)
+        largest = _largest_photo(media.photo)
         if largest is not None:
+            size, nbytes = largest
             return MessageInfo(
-                **base, file_size=largest[1], mime_type="image/jpeg", media_type="photo",
-                document_id=media.photo.id, dc_id=media.photo.dc_id,
+                **base, file_size=nbytes, mime_type="image/jpeg", media_type="photo",
+                document_id=media.photo.id, dc_id=media.photo.dc_id, width=size.w, height=size.h,
             )
     if isinstance(media, types.MessageMediaDocument) and isinstance(media.document, types.Document):
         doc = media.document
-        kind, name = _document_kind(doc)
         return MessageInfo(
-            **base, file_size=doc.size, file_name=name, mime_type=doc.mime_type, media_type=kind,
+            **base, **_document_fields(doc), file_size=doc.size, mime_type=doc.mime_type,
             document_id=doc.id, dc_id=doc.dc_id,
         )
     return MessageInfo(**base)

@@ -234,14 +234,56 @@ class MediaFactory:
         return dataclasses.replace(_plain(msg_id, "text", caption), date=date)
 
 
+# -- what a channel post's TL objects say beyond the SimMessage (tlbuild.Builder puts the same values there) --
+
+#: A photo's sizes as (type, w, h), smallest first: two thumbnails, then the size that holds the file.
+PHOTO_SIZES = (("s", 90, 60), ("m", 320, 213), ("y", 1280, 853))
+VIDEO_W, VIDEO_H = 1280, 720
+
+
+def post_views(msg_id: int) -> int:
+    """The views of a channel post (core.telegram.org/constructor/message: `views`, channel posts only)."""
+    return 10 + msg_id % 997
+
+
+def post_forwards(msg_id: int) -> int:
+    """The forwards of a channel post (core.telegram.org/constructor/message: `forwards`, channel posts only)."""
+    return msg_id % 7
+
+
+def media_shape(m: SimMessage) -> tuple[float | None, int | None, int | None]:
+    """A file's (duration in seconds, width, height) as its TL attributes give them; None where there is none.
+
+    Videos: core.telegram.org/constructor/documentAttributeVideo (`duration` a double, `w`, `h`; no
+    `round_message`: the channel holds no video notes). Audio: core.telegram.org/constructor/documentAttributeAudio
+    (`duration` an int). Photos: core.telegram.org/constructor/photoSize and photoSizeProgressive (`w`, `h` of
+    the largest size; a 1-byte photo's thumbnails are as large as its file, and the first size then wins).
+    Documents: none.
+    """
+    if m.kind == "video":
+        return float(5 + m.size % 600), VIDEO_W, VIDEO_H
+    if m.kind == "audio":
+        return float(30 + m.size % 300), None, None
+    if m.kind == "photo":
+        _, w, h = PHOTO_SIZES[0] if m.size <= 1 else PHOTO_SIZES[-1]
+        return None, w, h
+    return None, None, None
+
+
 def to_message_info(m: SimMessage) -> MessageInfo | None:
-    """The record the scan makes of a simulated message (None for deleted and service ones), without Telegram."""
-    if m.kind in ("deleted", "service"):
-        return None
+    """The record the scan makes of a simulated channel post (None for deleted and service ones), without Telegram.
+
+    As the plain channel serves it: a forum's or a discussion group's messages have no views or forwards,
+    and their topic and reply come from the forum's or the group's layout, not from the SimMessage.
+    """
+    if not m.is_media and m.kind != "text":
+        return None  # deleted, service, a forum topic's creation
+    views, forwards = post_views(m.id), post_forwards(m.id)
     if not m.is_media:
-        return MessageInfo(m.id, date=m.date, caption=m.caption)
+        return MessageInfo(m.id, date=m.date, caption=m.caption, views=views, forwards=forwards)
+    duration, width, height = media_shape(m)
     return MessageInfo(
         m.id, media_group_id=m.grouped_id, file_size=m.size, file_name=m.file_name, mime_type=m.mime_type,
         media_type=m.kind, date=m.date, caption=m.caption, document_id=m.doc_id, dc_id=m.dc_id,
+        views=views, forwards=forwards, duration=duration, width=width, height=height,
     )
-
