@@ -97,6 +97,8 @@ def _base(command: str, tmp: Path) -> list[str]:
         return ["demo", "--messages", "5", "--dest", str(tmp / "demo")]
     if command == "verify":
         return ["verify", str(tmp / "dl")]
+    if command == "topics":
+        return ["topics", *SIM, "--sim-topics", "2"]
     raise AssertionError(f"no base command line for {command}: add one here")
 
 
@@ -150,6 +152,16 @@ def test_every_flag_with_hostile_values(command: str, flag: str, sandbox: Path,
     for value in values:
         value = _confine(value, sandbox) if flag in _path_flags() else value
         _check([*_base(command, sandbox), flag, value], capsys, f"{command} {flag} {value!r}")
+
+
+def test_hostile_message_links(sandbox: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """LINK arguments: what people paste (and worse) gives one line and exit 2, or runs."""
+    links = [*HOSTILE, "t.me/tgfetch_sim/72010?comment=0", "t.me/tgfetch_sim/99999999999", "t.me/c/0/1",
+             "https://t.me/tgfetch_sim/72010?single=1", "tg://resolve?domain=tgfetch_sim&post=72010"]
+    for value in links:
+        if "\x00" in value:
+            continue  # an argument cannot hold NUL
+        _check([*_base("download", sandbox), value], capsys, f"download {value!r}")
 
 
 def _text() -> st.SearchStrategy[str]:

@@ -38,7 +38,8 @@ def one_error(err: str) -> str:
 
 
 def test_channel_is_a_comma_list_of_chats() -> None:
-    s = load_settings(env_file=None, channel=" @first_chat, t.me/second_chat ,-1001234567890", start_message_id=5, comments=True)
+    s = load_settings(env_file=None, channel=" @first_chat, t.me/second_chat ,-1001234567890", start_message_id=5,
+                      comments=True)
     targets = job_targets(s)
     assert [t.chat.text for t in targets] == ["@first_chat", "t.me/second_chat", "-1001234567890"]
     assert all(t.first_id == 5 and t.last_id is None and t.comments and t.ids is None for t in targets)

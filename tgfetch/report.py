@@ -70,8 +70,8 @@ def print_plan(console: Console, plan: TaskDistributionResult, scan: ScanResult)
         console.print(f"[yellow]albums only partly in range: {', '.join(map(str, scan.partial_albums))}[/yellow]")
     for part in scan.parts or (scan,):
         c = part.collection
-        what = "getReplies calls" if part.is_comments else "calls"
-        console.print(f"scan {part.label}: {part.range_calls} {what} for ids {part.first_id}–{part.last_id} "
+        console.print(f"scan {part.label}: {part.range_calls} {part.method} calls "
+                      f"for ids {part.first_id}–{part.last_id} "
                       f"(+{part.edge_calls} at the edges); messages {c.total_messages}, "
                       f"files {c.total_files}, {human_bytes(c.total_size)}")
     for w in plan.metrics.warnings:

@@ -129,7 +129,7 @@ class _Lexer:
             self.emit(" ", self.pos + 1)
         elif c in "'\"":
             self.string(c)
-        elif c.isascii() and (c.isdigit() or (c == "." and self.text[self.pos + 1 : self.pos + 2].isdigit())):
+        elif c.isascii() and (c.isdigit() or (c == "." and _ascii_digit(self.text[self.pos + 1 : self.pos + 2]))):
             self.number()
         elif c.isascii() and (c.isalpha() or c == "_"):
             self.word()
@@ -234,3 +234,8 @@ def _unexpected(c: str, two: str) -> tuple[str, str]:
 def lex(text: str) -> Lexed:
     """Tokenize `text`; raise ExprError at the first character that starts no allowed token."""
     return _Lexer(text).run()
+
+
+def _ascii_digit(c: str) -> bool:
+    """Tell whether `c` is one of 0-9 (`"¹".isdigit()` is True, but no number starts with it)."""
+    return c.isascii() and c.isdigit()

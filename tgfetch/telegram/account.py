@@ -41,6 +41,7 @@ class ChannelRef:
     title: str
     username: str | None
     spec: str
+    forum: bool = False  # a forum supergroup: its messages without a topic are in General (topic 1)
 
     @property
     def key(self) -> str:
@@ -207,7 +208,7 @@ class Account:
         target = spec if isinstance(spec, ChannelSpec) else parse_channel(spec)
         found = await find_channel(self.client, self.call, target)
         self.peers[chat] = types.InputChannel(found.id, found.access_hash or 0)
-        return ChannelRef(found.id, found.title, found.username, target.text)
+        return ChannelRef(found.id, found.title, found.username, target.text, bool(getattr(found, "forum", False)))
 
     async def top_message_id(self, chat: int = 0) -> int:
         """Return the id of the chat's newest message (0 if empty)."""

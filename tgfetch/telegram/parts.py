@@ -159,7 +159,7 @@ def _scan_of(part: Part, first: int, last: int, infos: Sequence[MessageInfo], by
         channel=part.ref, first_id=first, last_id=last, collection=MessageCollection.from_messages(infos),
         scanned_by={message_key(part.number, mid): name for mid, name in by.items()}, completed_albums=(),
         partial_albums=(), range_calls=calls, edge_calls=0,
-        rpc_calls={n: a.rpc_counts() for n, a in accounts.items()}, chat=part.number)
+        rpc_calls={n: a.rpc_counts() for n, a in accounts.items()}, chat=part.number, method="getReplies")
 
 
 async def _scan_comments(accounts: Mapping[str, Account], part: Part, posts: ScanResult,

@@ -49,6 +49,7 @@ class ScanResult:
     chat: int = 0  # the job's chat number of these messages
     commented: dict[int, int] = field(default_factory=dict)  # post id -> comments under it (channels)
     parts: tuple[ScanResult, ...] = ()  # a job of several chats: each chat's own scan (this one merges them)
+    method: str = "getMessages"  # what range_calls counts (getReplies for a topic or comments)
     name: str = ""  # the chat as FILTER's `chat` sees it (a comments scan: its channel); "" = channel.key
     is_comments: bool = False  # the comments under a channel's posts
 
@@ -143,11 +144,13 @@ class ListPool(BatchPool):
 
 
 class _Scanner:
-    def __init__(self, accounts: Mapping[str, Account], pool: BatchPool, settings: Settings, chat: int = 0) -> None:
+    def __init__(self, accounts: Mapping[str, Account], pool: BatchPool, settings: Settings, chat: int = 0,
+                 forum: bool = False) -> None:
         self.accounts = accounts
         self.pool = pool
         self.settings = settings
         self.chat = chat
+        self.forum = forum  # messages without a topic are in General (core.telegram.org/api/forum)
         self.found: dict[int, tuple[MessageInfo, str]] = {}
         self.commented: dict[int, int] = {}
         self.failed: list[int] = []
@@ -194,8 +197,8 @@ class _Scanner:
             info = to_message_info(m)
             if info is None:
                 continue
-            if self.chat:
-                info = dataclasses.replace(info, chat=self.chat)
+            if self.chat or (self.forum and info.topic_id is None):
+                info = dataclasses.replace(info, chat=self.chat, topic_id=info.topic_id or (1 if self.forum else None))
             self.found.setdefault(info.message_id, (info, name))
             out.append(info)
             if (replies := getattr(m, "replies", None)) is not None and replies.comments and replies.replies:
@@ -242,7 +245,7 @@ async def scan_accounts(
     if not accounts:
         raise UsageError("no accounts to scan with")
     pool = BatchPool(first_id, last_id, settings.grouping_batch_size, list(accounts))
-    sc = _Scanner(accounts, pool, settings, chat)
+    sc = _Scanner(accounts, pool, settings, chat, channel.forum)
     await _run_pool(sc, channel)
     edge_calls, checked, completed = await _complete_edges(sc, first_id, last_id, top_id)
     return _result(sc, channel, first_id, last_id, top_id, edge_calls, checked, completed)
@@ -308,7 +311,7 @@ async def scan_ids(
         raise UsageError("no accounts to scan with")
     wanted = sorted(set(ids))
     sc = _Scanner(accounts, ListPool(1, top_id, settings.grouping_batch_size, list(accounts), wanted=wanted),
-                  settings, chat)
+                  settings, chat, channel.forum)
     await _run_pool(sc, channel)
     missing = [i for i in wanted if i not in sc.found]
     if missing:
@@ -319,7 +322,7 @@ async def scan_ids(
                    for j in range(max(1, info.message_id - ALBUM_SPAN + 1),
                                   min(top_id, info.message_id + ALBUM_SPAN - 1) + 1)} - sc.found.keys())
     edge = _Scanner(accounts, ListPool(1, top_id, settings.grouping_batch_size, list(accounts), wanted=near),
-                    settings, chat)
+                    settings, chat, channel.forum)
     await _run_pool(edge, channel)
     for mid, (info, name) in edge.found.items():
         if info.media_group_id in albums:
