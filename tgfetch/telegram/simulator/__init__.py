@@ -3,8 +3,8 @@
 What it is
 ==========
 `SimulatedTelegram` is one offline Telegram: a public broadcast channel with
-deterministic content, any number of accounts, per-account bandwidth and
-latency, and injectable faults. ``sim.client(name)`` returns a *real*
+deterministic content (and optionally more channels, ``more_channels``), any
+number of accounts, per-account bandwidth and latency, and injectable faults. ``sim.client(name)`` returns a *real*
 ``telethon.TelegramClient`` whose network sender is replaced by a
 `FakeSender`, so Telethon's own code runs unchanged: ``get_entity``,
 ``get_messages``, ``iter_download``, ``download_media``, FLOOD_WAIT auto-sleep,
@@ -84,9 +84,10 @@ accounts answering in the same millisecond); unthrottled means no sleeps.
 Modelled requests: help.getConfig/getNearestDc, ping, users.getUsers,
 updates.getState/getDifference/getChannelDifference, contacts.resolveUsername
 (the channel, or the user ``sim.public_user``; unknown -> USERNAME_NOT_OCCUPIED),
-messages.getDialogs (each account's chats, paged by offset_date/offset_id, <= 100
-per call: ``other_dialogs`` other chats (default 150) and, for a member, the
-channel as the 101st), messages.checkChatInvite (``sim.invite_hash``:
+messages.getDialogs (each account's chats, paged by offset_date/offset_id, ties
+told apart by offset_peer, <= 100 per call: ``other_dialogs`` other chats
+(default 150), for a member the channel as the 101st, and the extra channels),
+messages.checkChatInvite (``sim.invite_hash``:
 chatInviteAlready for a member, chatInvite after ``sim.leave(name)``; a hash
 revoked by ``sim.revoke_invite()`` -> INVITE_HASH_EXPIRED, any other ->
 INVITE_HASH_INVALID), channels.getChannels/getFullChannel/
@@ -130,6 +131,29 @@ getFullChannel, getMessages and getHistory. ``sim.threads()`` /
 ``sim.discussion_messages``, ``sim.message(id, chat_id=sim.discussion_id)``
 and ``sim.file_sha256(id, chat_id=sim.discussion_id)`` the group's content
 and files; see `discussion`. The two options exclude each other.
+
+More channels (none by default; the main chat is unchanged)
+===========================================================
+``more_channels=["second_chan", ("third_chan", 60), ExtraChannel("fourth_chan", 40, first_id=1000,
+seed=99)]`` adds plain public broadcast channels next to the main chat (a plain channel, a forum or a
+channel with comments): a username alone has as many messages as the main channel, ``(username, n)`` n
+messages, `ExtraChannel` also sets the first id, the content seed (default: derived from the simulator
+seed and the username) and the id. Each has its own username (a letter, then 3-31 letters, digits or
+underscores; not another chat's), its own id (derived like the main channel's from the seed and its
+username, never another chat's, discussion group included), its own content from ``generate_messages``
+with its seed (so its documents' ids are its own: a channel shares a document with another only when given
+the same content seed on purpose; a shared id with a different file is refused) and its own access hash
+per account (another account's or another channel's hash -> CHANNEL_INVALID). Every account is a member
+of every extra channel: it is in every account's dialogs, dated by its last message, so ``t.me/c/<id>`` and
+``-100<id>`` find it like the main channel. It answers exactly what the plain main channel answers:
+contacts.resolveUsername, channels.getChannels (mixed with the main chat or the discussion group too),
+getFullChannel, getMessages (<= 200 ids, deleted -> ``MessageEmpty``), messages.getHistory, the thread
+requests (CHANNEL_FORUM_MISSING / MSG_ID_INVALID) and upload.getFile of its files (same byte source,
+references, faults and DCs). Requests are routed by the channel id they carry to that channel's own
+`Server` (see `chats`). ``sim.channels`` lists (username, id) of every channel, main first;
+``sim.chat_messages(username_or_id)``, ``sim.message(id, chat_id)``, ``sim.media_messages(chat_id)``,
+``sim.read_file(..., chat_id=)`` and ``sim.file_sha256(id, chat_id)`` read any chat's content and files;
+``rpc_counts`` still counts per account and method (all chats together).
 
 Login: ``sim.unauthorized_client(name)`` is not signed in (calls fail 401
 AUTH_KEY_UNREGISTERED); ``send_code_request(phone)`` then ``sign_in(phone,
@@ -176,12 +200,14 @@ Telethon behaviour the downloader must handle (observed here)
   keeps returning True, ``get_me()`` returns None.
 """
 
+from .chats import ExtraChannel
 from .content import SimMessage
 from .faults import FaultPlan, FaultRule, parse_faults
 from .sender import FakeSender
 from .simulated import SimClient, SimulatedTelegram
 
 __all__ = [
+    "ExtraChannel",
     "FakeSender",
     "FaultPlan",
     "FaultRule",

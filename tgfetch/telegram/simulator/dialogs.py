@@ -4,7 +4,10 @@ Each account's dialog list holds `others` chats besides the simulated channel (u
 groups and supergroups, a third each, with per-account access hashes), newest first; two
 thirds of them are newer than the channel's last message, so with the default 150 the channel
 is the 101st dialog: finding it takes a second getDialogs page. An account that left the
-channel (`SimulatedTelegram.leave`) has no dialog for it.
+channel (`SimulatedTelegram.leave`) has no dialog for it. The extra channels
+(`SimulatedTelegram(more_channels=...)`, see `chats`) are dialogs of every account, dated by their own
+last message; dialogs with the same top message date and id follow each other in a fixed order, and
+`offset_peer` says after which of them the next page starts (core.telegram.org/api/offsets).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import base64
 import dataclasses
 import datetime as dt
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from telethon.tl import functions, types
 
@@ -24,6 +27,7 @@ from .tlbuild import Builder
 
 MAX_DIALOGS = 100  # core.telegram.org/method/messages.getDialogs: at most 100 per call
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_CREATED = dt.datetime(2022, 6, 1, tzinfo=dt.UTC)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +41,49 @@ class _Dialog:
     message: Any
 
 
+class Chat(Protocol):
+    """Another channel every account has joined (`chats.ExtraChat`): its TL builder and its messages."""
+
+    @property
+    def builder(self) -> Builder:
+        """The channel's builder (its peer and entity)."""
+
+    @property
+    def messages(self) -> Sequence[SimMessage]:
+        """The channel's messages in id order."""
+
+
+def _top(messages: Sequence[SimMessage]) -> SimMessage | None:
+    """Return a chat's newest visible message (its dialog's top message), if any."""
+    visible = [m for m in messages if m.kind != "deleted"]
+    return visible[-1] if visible else None
+
+
+def _peer_key(peer: Any) -> tuple[str, int] | None:
+    """Return (kind, id) of a Peer or an InputPeer; None for InputPeerEmpty and the like."""
+    for kind in ("channel_id", "chat_id", "user_id"):
+        if isinstance(getattr(peer, kind, None), int):
+            return kind, getattr(peer, kind)
+    return None
+
+
+def _start(dialogs: Sequence[_Dialog], req: Any) -> int:
+    """Return where the page of getDialogs `req` starts in `dialogs` (newest first).
+
+    core.telegram.org/api/offsets: after the dialog whose top message is (offset_date, offset_id); when
+    several dialogs share that date and id, after the one offset_peer names (none named: after them all).
+    """
+    if req.offset_date is None or req.offset_date <= _EPOCH:
+        return 0
+    key, peer = (req.offset_date, req.offset_id), _peer_key(req.offset_peer)
+    for i, d in enumerate(dialogs):
+        if (d.date, d.top_id) < key:
+            return i
+        if (d.date, d.top_id) == key and peer is not None and _peer_key(d.peer) == peer:
+            return i + 1
+    return len(dialogs)
+
+
 def invite_hash(seed: int, generation: int) -> str:
     """Return the channel's invite hash of `generation` (URL-safe base64, 16 characters)."""
     raw = derive_int("invite", seed, generation, bits=63).to_bytes(8, "big") + b"\x01\x02\x03\x04"
@@ -46,12 +93,15 @@ def invite_hash(seed: int, generation: int) -> str:
 class DialogService:
     """Answer getDialogs and checkChatInvite for the simulated channel and each account's other chats."""
 
-    def __init__(self, seed: int, builder: Builder, messages: Sequence[SimMessage], others: int) -> None:
+    def __init__(
+        self, seed: int, builder: Builder, messages: Sequence[SimMessage], others: int,
+        more: Sequence[Chat] = (),
+    ) -> None:
         self.seed = seed
         self.builder = builder
         self.others = others
-        visible = [m for m in messages if m.kind != "deleted"]
-        self._top = visible[-1] if visible else None
+        self._top = _top(messages)
+        self._more = [(c.builder, _top(c.messages)) for c in more]  # extra channels: every account is a member
         self._generation = 0
         self._cache: dict[str, list[_Dialog]] = {}
 
@@ -99,10 +149,7 @@ class DialogService:
         # messages.dialogs when the answer is the whole list, messages.dialogsSlice with the count otherwise.
         # core.telegram.org/api/folders: folder 1 is the archive; no chat of the simulator is archived.
         everything = [] if req.folder_id else self._list(session.account)
-        start = 0
-        if req.offset_date is not None and req.offset_date > _EPOCH:
-            key = (req.offset_date, req.offset_id)
-            start = next((i for i, d in enumerate(everything) if (d.date, d.top_id) < key), len(everything))
+        start = _start(everything, req)
         page = everything[start:start + max(0, min(req.limit, MAX_DIALOGS))]
         tl = [types.Dialog(peer=d.peer, top_message=d.top_id, read_inbox_max_id=d.top_id,
                            read_outbox_max_id=0, unread_count=0, unread_mentions_count=0,
@@ -120,20 +167,22 @@ class DialogService:
         """Return every dialog of `account`, newest top message first."""
         key = f"{account.name}|{account.member}"
         if key not in self._cache:
-            top_date = self._top.date if self._top is not None else dt.datetime(2022, 6, 1, tzinfo=dt.UTC)
+            top_date = self._top.date if self._top is not None else _CREATED
             ahead = self.others * 2 // 3  # this many chats had a message after the channel's last one
             out = [self._other(account, i, top_date + dt.timedelta(minutes=ahead - i - (i >= ahead)))
                    for i in range(self.others)]
             if account.member:
-                out.append(self._channel(account, top_date))
+                out.append(self._channel(self.builder, self._top, account, top_date))
+            out += [self._channel(b, top, account, top.date if top else _CREATED) for b, top in self._more]
             self._cache[key] = sorted(out, key=lambda d: (d.date, d.top_id), reverse=True)
         return self._cache[key]
 
-    def _channel(self, account: Account, date: dt.datetime) -> _Dialog:
-        peer = self.builder.peer
-        top_id = self._top.id if self._top is not None else 0
+    @staticmethod
+    def _channel(builder: Builder, top: SimMessage | None, account: Account, date: dt.datetime) -> _Dialog:
+        peer = builder.peer
+        top_id = top.id if top is not None else 0
         message = types.Message(id=top_id, peer_id=peer, date=date, message="", post=True)
-        return _Dialog(date, top_id, peer, self.builder.channel(account), message)
+        return _Dialog(date, top_id, peer, builder.channel(account), message)
 
     def _other(self, account: Account, i: int, date: dt.datetime) -> _Dialog:
         kind = i % 3

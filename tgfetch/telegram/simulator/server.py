@@ -63,8 +63,8 @@ class Server:
         messages: Sequence[SimMessage],
         plan: FaultPlan,
         files: FileService,
-        login: LoginService,
-        dialogs: DialogService,
+        login: LoginService | None = None,
+        dialogs: DialogService | None = None,
         extensions: Sequence[Extension] = (),
     ) -> None:
         self.builder = builder
@@ -90,8 +90,10 @@ class Server:
             functions.messages.GetHistoryRequest: self._history,
             functions.upload.GetFileRequest: self.files.get_file,
         }
-        self._handlers.update(login.handlers())
-        self._handlers.update(dialogs.handlers())
+        if login is not None:  # an extra channel's server answers only the channel's requests (`chats`)
+            self._handlers.update(login.handlers())
+        if dialogs is not None:
+            self._handlers.update(dialogs.handlers())
         for extension in extensions:
             self._handlers.update(extension.handlers(self))
 
@@ -149,7 +151,7 @@ class Server:
         ok = (
             isinstance(channel, (types.InputChannel, types.InputPeerChannel))
             and channel.channel_id == self.builder.channel_id
-            and channel.access_hash == account.channel_access_hash
+            and channel.access_hash == self.builder.access_hash(account)
         )
         if not ok:
             raise RpcFail(400, "CHANNEL_INVALID")

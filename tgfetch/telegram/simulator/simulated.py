@@ -1,4 +1,4 @@
-"""SimulatedTelegram: one offline Telegram (a channel, accounts, faults) and its clients."""
+"""SimulatedTelegram: one offline Telegram (a channel, maybe more channels, accounts, faults) and its clients."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from telethon.tl.alltlobjects import LAYER
 
 from .accounts import Account
 from .base import SimSession
+from .chats import ChannelArg, ExtraChat, MoreChannels, Shape, build_chats, find_chat
 from .comments import CommentsService
 from .content import SimMessage, derive_int, generate_messages
 from .dialogs import DialogService
@@ -85,7 +86,7 @@ def _group_id(seed: int, channel_id: int) -> int:
 
 
 class SimulatedTelegram:
-    """An offline Telegram: one channel (or forum), any number of accounts, injectable faults."""
+    """An offline Telegram: one channel (or forum), more plain channels, any number of accounts, injectable faults."""
 
     public_user = PUBLIC_USER  # the username of a user, not a channel: resolving it gives a user
     forum: ForumLayout | None = None  # the topics, with forum_topics
@@ -110,6 +111,7 @@ class SimulatedTelegram:
         other_dialogs: int = 150,
         forum_topics: int = 0,
         comments: bool = False,
+        more_channels: Sequence[ChannelArg] = (),
     ) -> None:
         _check_shape(messages, first_id, jitter, size_scale)
         _check_peers(channel_id, other_dialogs)
@@ -121,15 +123,14 @@ class SimulatedTelegram:
         self.last_id = first_id + messages - 1
         self.fault_plan = parse_faults(faults)
         self.encrypt = encrypt
-        self._bandwidth = bandwidth
-        self._latency = latency
-        self._jitter = jitter
+        self._bandwidth, self._latency, self._jitter = bandwidth, latency, jitter
         self._messages = tuple(generate_messages(seed, messages, first_id, size_scale, max_file_size))
         builder, threads = self._chat(forum_topics, comments, size_scale, max_file_size)
+        self._more = self._extra_chats(Shape(seed, messages, size_scale, max_file_size), more_channels)
         self._by_id = {m.id: m for m in self._messages}
         self._bytes = ByteSource(seed)
         self._accounts: dict[str, Account] = {}
-        self._dialogs = DialogService(seed, builder, self._messages, other_dialogs)
+        self._dialogs = DialogService(seed, builder, self._messages, other_dialogs, self._more)
         self._server = self._make_server(builder, LoginService(seed, builder, login_code, password), threads)
 
     def _chat(
@@ -151,15 +152,22 @@ class SimulatedTelegram:
         group = GroupBuilder(self.seed, self.discussion, self.channel_id, title)
         return builder, CommentsService(self.discussion, builder, group)
 
+    def _extra_chats(self, shape: Shape, args: Sequence[ChannelArg]) -> list[ExtraChat]:
+        """Build the `more_channels`: other usernames and ids than the main chat's and its discussion group's."""
+        ids = (self.channel_id, _group_id(self.seed, self.channel_id))
+        return build_chats(shape, args, (self.channel_username, PUBLIC_USER), ids,
+                           (*self._messages, *self.discussion_messages))
+
     def _make_server(self, builder: Builder, login: LoginService, threads: Extension) -> Server:
+        files = [*self._messages, *self.discussion_messages, *(m for c in self._more for m in c.messages)]
         return Server(
             builder=builder,
             messages=self._messages,
             plan=self.fault_plan,
-            files=FileService(self.seed, [*self._messages, *self.discussion_messages], self._bytes, self.fault_plan),
+            files=FileService(self.seed, files, self._bytes, self.fault_plan),
             login=login,
             dialogs=self._dialogs,
-            extensions=[threads],
+            extensions=[threads, MoreChannels(self._more)] if self._more else [threads],
         )
 
     # -- content --------------------------------------------------------------
@@ -169,18 +177,34 @@ class SimulatedTelegram:
         """Every message id of the channel, in id order (deleted ones included)."""
         return self._messages
 
+    @property
+    def channels(self) -> list[tuple[str, int]]:
+        """(username, id) of every channel: the main chat first, then `more_channels` in their order."""
+        return [(self.channel_username, self.channel_id), *((c.username, c.channel_id) for c in self._more)]
+
+    def chat_messages(self, chat: str | int) -> Sequence[SimMessage]:
+        """Every message id of a chat (by username or id: the main chat, an extra channel, the discussion group)."""
+        name = chat.lower().lstrip("@") if isinstance(chat, str) else None
+        if chat == self.channel_id or name == self.channel_username.lower():
+            return self._messages
+        if self.discussion and chat == self.discussion.group_id:
+            return self.discussion.messages
+        return find_chat(self._more, chat).messages
+
     def message(self, message_id: int, chat_id: int | None = None) -> SimMessage:
         """Return one message of the channel (or of the chat `chat_id`); KeyError if there is none."""
         if chat_id in (None, self.channel_id):
             return self._by_id[message_id]
-        entry = self.discussion.entry(message_id) if self.discussion and chat_id == self.discussion.group_id else None
+        if not self.discussion or chat_id != self.discussion.group_id:
+            return find_chat(self._more, chat_id).message(message_id)
+        entry = self.discussion.entry(message_id)
         if entry is None:
             raise KeyError(f"no message {message_id} in chat {chat_id}")
         return entry.sim
 
-    def media_messages(self) -> list[SimMessage]:
-        """Return the messages that carry a file, in id order."""
-        return [m for m in self._messages if m.is_media]
+    def media_messages(self, chat_id: int | None = None) -> list[SimMessage]:
+        """Return the messages that carry a file, in id order (of the main chat, or of the chat `chat_id`)."""
+        return [m for m in self.chat_messages(self.channel_id if chat_id is None else chat_id) if m.is_media]
 
     def _media(self, message_id: int, chat_id: int | None) -> SimMessage:
         try:
@@ -192,13 +216,13 @@ class SimulatedTelegram:
         return msg
 
     def read_file(self, message_id: int, offset: int, limit: int, chat_id: int | None = None) -> bytes:
-        """Return bytes [offset, offset+limit) of a message's file (largest photo size); chat_id: the channel's."""
+        """Return bytes [offset, offset+limit) of a message's file (largest photo size); chat_id: any chat's."""
         msg = self._media(message_id, chat_id)
         assert msg.doc_id is not None
         return self._bytes.read(msg.doc_id, msg.size, offset, limit)
 
     def file_sha256(self, message_id: int, chat_id: int | None = None) -> str:
-        """Return the hex sha256 of a message's file (cached); chat_id: the channel's, or `discussion_id`."""
+        """Return the hex sha256 of a message's file (cached); chat_id: the main chat's, any other chat's."""
         msg = self._media(message_id, chat_id)
         assert msg.doc_id is not None
         return self._bytes.sha256(msg.doc_id, msg.size)

@@ -43,6 +43,10 @@ class Builder:
         self.title = title
         self.peer = types.PeerChannel(channel_id)
 
+    def access_hash(self, account: Account) -> int:
+        """Return `account`'s access hash of the channel (core.telegram.org/api/peers: one per account)."""
+        return account.channel_access_hash
+
     def channel(self, account: Account) -> types.Channel:
         """Return the channel with this account's access hash."""
         return types.Channel(
@@ -51,7 +55,7 @@ class Builder:
             photo=types.ChatPhotoEmpty(),
             date=_CREATED,
             broadcast=True,
-            access_hash=account.channel_access_hash,
+            access_hash=self.access_hash(account),
             username=self.username,
             participants_count=1234,
         )
