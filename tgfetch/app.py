@@ -35,17 +35,20 @@ T = TypeVar("T")
 
 def build_simulation(sim: SimOptions, prefix: str = "") -> tuple[Any, dict[str, TelegramClient]]:
     """The built-in simulated channel and one client per simulated account (`<prefix>client<i>`)."""
-    from tgfetch.telegram.simulator import SimulatedTelegram
+    from tgfetch.telegram.simulator import ExtraChannel, SimulatedTelegram
 
     if sim.first_id + sim.messages - 1 > MAX_INT32:
         raise UsageError(f"--sim-first-id {sim.first_id} with --sim-messages {sim.messages} goes past message id "
                          f"{MAX_INT32}: message ids are 32-bit")
+    more = [ExtraChannel(n.strip().removeprefix("@"), sim.messages, sim.first_id)
+            for n in (sim.channels or "").split(",") if n.strip()]
     try:
         tg = SimulatedTelegram(seed=sim.seed, messages=sim.messages, first_id=sim.first_id,
                                latency=sim.latency, jitter=sim.jitter, faults=sim.faults, size_scale=sim.size_scale,
-                               forum_topics=sim.topics, comments=sim.comments)
+                               forum_topics=sim.topics, comments=sim.comments, more_channels=more)
     except ValueError as exc:
-        what = "--sim-topics and --sim-comments" if sim.topics and sim.comments else "--sim-faults"
+        what = ("--sim-channels" if more and "username" in str(exc) else
+                "--sim-topics and --sim-comments" if sim.topics and sim.comments else "--sim-faults")
         raise UsageError(f"{what}: {exc}") from None
     bw = list(sim.bandwidth) or [0.0]
     if len(bw) not in (1, sim.clients):
@@ -76,9 +79,11 @@ def job_clients(opts: CommandOptions) -> tuple[dict[str, TelegramClient], list[T
     if opts.simulate is not None:
         tg, clients = build_simulation(opts.simulate)
         if not targets:
-            targets = [Target(parse_channel(tg.channel_username), s.start_message_id or tg.first_id,
-                              s.end_message_id, topic=s.topic, comments=s.comments)]
-        return clients, targets
+            targets = [Target(parse_channel(tg.channel_username), s.start_message_id, s.end_message_id,
+                              topic=s.topic, comments=s.comments)]
+        # The simulated chats' ids start at --sim-first-id: no need to scan the ids before it.
+        return clients, [t if t.is_links or t.first_id else dataclasses.replace(t, first_id=tg.first_id)
+                         for t in targets]
     if not targets:
         raise UsageError("CHANNEL is not set: give --channel @name (or set CHANNEL) or message links, "
                          "or try the simulated channel: tgfetch download --simulate")

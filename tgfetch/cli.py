@@ -158,6 +158,8 @@ _SIMULATION: list[Callable[[F], F]] = [
     click.option("--sim-topics", type=click.IntRange(0, 1000), default=0, show_default=True,
                  help="Make the simulated chat a forum with this many topics (besides General)."),
     click.option("--sim-comments", is_flag=True, help="Give the simulated channel a discussion group with comments."),
+    click.option("--sim-channels", metavar="NAME[,NAME]",
+                 help="More simulated channels, by username (for jobs of several chats)."),
 ]
 # Flags that set a setting are checked by Settings (one place for the allowed values), not here.
 _ALL_GROUPS = (_COMMON, _CHANNEL, _SCAN, _SELECTION, _MODE, _METRIC, _FILES, _PROGRESS, _REPORT, _SIMULATION)

@@ -32,6 +32,7 @@ class SimOptions:
     size_scale: float = 0.02
     topics: int = 0  # a forum with this many topics
     comments: bool = False  # a channel with a discussion group
+    channels: str | None = None  # more channels, comma-separated usernames
 
 
 @dataclass(frozen=True)

@@ -140,3 +140,64 @@ async def test_a_comment_link_fetches_that_comment(tmp_path: Path) -> None:
     assert report.ok and {(f.chat, f.message_id) for f in report.files} == {(1, c) for c in want}
     assert all(f.path.startswith(f"{comments[alone] if f.message_id == alone else comments[in_album]}/")
                for f in report.files)
+
+
+def _two_chats() -> SimulatedTelegram:
+    return SimulatedTelegram(seed=11, messages=300, first_id=1, size_scale=0.01, more_channels=[("second_chat", 200)])
+
+
+async def test_several_chats_make_one_plan_with_a_folder_and_state_each(tmp_path: Path) -> None:
+    sim = _two_chats()
+    (_, main_id), (_, second_id) = sim.channels
+    media = {0: _media(sim.chat_messages(main_id)), 1: _media(sim.chat_messages(second_id))}
+    dest = tmp_path / "dl"
+    # The second chat alone first: its state DB is in its folder, and the joint job resumes it.
+    alone = await _download(sim, job_targets(settings_for(dest, channel="@second_chat")), dest)
+    assert alone.ok and {f.message_id for f in alone.files} == set(media[1])
+
+    settings = settings_for(dest, channel=f"{sim.channel_username},second_chat")
+    plans = []
+    clients = {n: sim.client(n) for n in NAMES}
+    try:
+        report = await download_job(clients, job_targets(settings), dest, settings,
+                                    on_plan=lambda plan, scan: plans.append(plan))
+    finally:
+        for c in clients.values():
+            await c.disconnect()
+    assert report.ok and len(plans) == 1
+    assert {(f.chat, f.message_id) for f in report.files} == {(c, i) for c, m in media.items() for i in m}
+    assert {f.message_id for f in report.files if f.chat == 1 and not f.skipped} == set()  # resumed
+    assert all(f.sha256 == sim.file_sha256(f.message_id, chat_id=main_id if f.chat == 0 else second_id)
+               for f in report.files)
+    # One plan over the first chat's groups (the second's were done): balanced, albums whole.
+    assert plans[0].metrics.balance_ratio > 0.9 and not plans[0].metrics.albums_split
+    _same_account_per_album(report, media[0], chat=0)
+    chats = report.to_json()["chats"]
+    assert [(c["chat"], c["files"]) for c in chats] == [(f"@{sim.channel_username}", len(media[0])),
+                                                        ("@second_chat", len(media[1]))]
+    for c in chats:
+        assert (Path(c["folder"]) / ".tgfetch.sqlite").is_file() and Path(c["folder"]).parent == dest.resolve()
+
+
+async def test_links_to_two_chats_are_one_job_and_one_plan(tmp_path: Path) -> None:
+    sim = _two_chats()
+    (_, main_id), (_, second_id) = sim.channels
+    first = sorted(_media(sim.chat_messages(main_id)))[:40]
+    second = sorted(_media(sim.chat_messages(second_id)))[:40]
+    links = [f"t.me/{sim.channel_username}/{i}" for i in first] + [f"t.me/c/{second_id}/{i}" for i in second]
+    settings = settings_for(tmp_path / "dl")
+    plans = []
+    clients = {n: sim.client(n) for n in NAMES}
+    try:
+        report = await download_job(clients, job_targets(settings, parse_links(links)), tmp_path / "dl", settings,
+                                    on_plan=lambda plan, scan: plans.append(plan))
+    finally:
+        for c in clients.values():
+            await c.disconnect()
+    assert report.ok and len(plans) == 1
+    chats_in_plan = {g.messages[0].chat for a in plans[0].client_assignments for g in a.message_groups}
+    assert chats_in_plan == {0, 1}
+    want = {(0, i) for i in _whole(set(first), _media(sim.chat_messages(main_id)))}
+    want |= {(1, i) for i in _whole(set(second), _media(sim.chat_messages(second_id)))}
+    assert {(f.chat, f.message_id) for f in report.files} == want
+    _same_account_per_album(report, _media(sim.chat_messages(second_id)), chat=1)
