@@ -9,7 +9,7 @@ from typing import Any
 from telethon.tl import types
 
 from .accounts import Account
-from .content import SimMessage, derive_int
+from .content import PHOTO_SIZES, SimMessage, derive_int, media_shape, post_forwards, post_views
 
 THUMB_TYPES = ("s", "m")
 _THUMB_CAP = {"s": 1_500, "m": 18_000}
@@ -109,22 +109,20 @@ class Builder:
             post=True,
             media=media,
             grouped_id=msg.grouped_id,
-            views=10 + msg.id % 997,
-            forwards=msg.id % 7,
+            views=post_views(msg.id),
+            forwards=post_forwards(msg.id),
         )
 
     def document(self, msg: SimMessage, account: Account) -> types.Document:
         """Return the Document of a video/document/audio message."""
         assert msg.doc_id is not None and msg.mime_type is not None
         attrs: list[Any] = []
+        duration, w, h = media_shape(msg)
         if msg.kind == "video":
-            attrs.append(
-                types.DocumentAttributeVideo(duration=float(5 + msg.size % 600), w=1280, h=720, supports_streaming=True)
-            )
+            attrs.append(types.DocumentAttributeVideo(duration=duration, w=w, h=h, supports_streaming=True))
         elif msg.kind == "audio":
-            attrs.append(
-                types.DocumentAttributeAudio(duration=30 + msg.size % 300, title=f"Track {msg.id}", performer="Sim")
-            )
+            attrs.append(types.DocumentAttributeAudio(duration=int(duration or 0), title=f"Track {msg.id}",
+                                                      performer="Sim"))
         if msg.file_name is not None:
             attrs.append(types.DocumentAttributeFilename(file_name=msg.file_name))
         return types.Document(
@@ -142,15 +140,16 @@ class Builder:
         """Return the Photo of a photo message; the largest size holds the file."""
         assert msg.doc_id is not None
         full = msg.size
+        (s, sw, sh), (m, mw, mh), (y, yw, yh) = PHOTO_SIZES
         sizes: list[Any] = [
-            types.PhotoSize(type="s", w=90, h=60, size=thumb_size("s", full)),
-            types.PhotoSize(type="m", w=320, h=213, size=thumb_size("m", full)),
+            types.PhotoSize(type=s, w=sw, h=sh, size=thumb_size(s, full)),
+            types.PhotoSize(type=m, w=mw, h=mh, size=thumb_size(m, full)),
         ]
         if msg.id % 2:
             steps = sorted({max(1, full // 8), max(1, full // 3), max(1, full // 2), full})
-            sizes.append(types.PhotoSizeProgressive(type="y", w=1280, h=853, sizes=steps))
+            sizes.append(types.PhotoSizeProgressive(type=y, w=yw, h=yh, sizes=steps))
         else:
-            sizes.append(types.PhotoSize(type="y", w=1280, h=853, size=full))
+            sizes.append(types.PhotoSize(type=y, w=yw, h=yh, size=full))
         return types.Photo(
             id=msg.doc_id,
             access_hash=doc_access_hash(self.seed, msg.doc_id),
