@@ -11,6 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "download"))
 from download_helpers import NAMES, check_state_db, run_job, settings_for  # noqa: E402
 
 from tgfetch.telegram.simulator import SimulatedTelegram  # noqa: E402
+from tgfetch.telegram.simulator.content import SimMessage  # noqa: E402
 
 MIN_SIZE = 10_000
 
@@ -54,3 +55,34 @@ async def test_a_filter_expression_chooses_the_files(tmp_path: Path) -> None:
                             albums="matching")
     report = await run_job(sim, tmp_path / "dl", settings=settings)
     assert {f.message_id for f in report.files} == want
+
+
+async def test_extensions_choose_the_files(tmp_path: Path) -> None:
+    sim = _sim()
+    media = sim.media_messages()
+    def ext(m: SimMessage) -> str:
+        """Independently: the file name's extension, else the MIME subtype's (image/jpeg is .jpg)."""
+        if m.file_name:
+            return m.file_name.rsplit(".", 1)[-1].lower()
+        return {"image/jpeg": "jpg"}.get(m.mime_type or "", (m.mime_type or "/").split("/")[1])
+
+    want = {m.id for m in media if ext(m) in {"mp4", "pdf"}}
+    assert 0 < len(want) < len(media)
+    settings = settings_for(tmp_path / "dl", include_ext="MP4,pdf", albums="matching")
+    report = await run_job(sim, tmp_path / "dl", settings=settings)
+    assert report.ok and {f.message_id for f in report.files} == want
+    served = sum(sim.bytes_served(n) for n in NAMES)
+    assert served <= sum(sim.message(i).size for i in want)
+
+
+async def test_dates_choose_the_files(tmp_path: Path) -> None:
+    sim = _sim()
+    media = sim.media_messages()
+    dates = sorted(m.date for m in media)
+    lo, hi = dates[len(dates) // 4], dates[len(dates) // 2]
+    want = {m.id for m in media if lo <= m.date <= hi}
+    assert 0 < len(want) < len(media)
+    settings = settings_for(tmp_path / "dl", date_from=lo.isoformat(), date_to=hi.isoformat(), albums="matching")
+    report = await run_job(sim, tmp_path / "dl", settings=settings)
+    assert report.ok and {f.message_id for f in report.files} == want
+    assert report.to_json()["selection"]["dropped"]["date"]["files"] == len(media) - len(want)
