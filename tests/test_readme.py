@@ -65,7 +65,8 @@ def _free_port() -> int:
 
 def _placeholders(code: str, port: int) -> str:
     """The README's stand-ins for a real channel and a Redis host, pointed at the simulator and 127.0.0.1."""
-    for old, new in (("@somechannel", "@tgfetch_sim"), ("t.me/somechannel/", "t.me/tgfetch_sim/"), ("redis-host:6379", f"127.0.0.1:{port}"),
+    for old, new in (("@somechannel", "@tgfetch_sim"), ("t.me/somechannel/", "t.me/tgfetch_sim/"),
+                     ("redis-host:6379", f"127.0.0.1:{port}"),
                      ("--bind 0.0.0.0", "--bind 127.0.0.1"), ("127.0.0.1:6390", f"127.0.0.1:{port}"),
                      ("--port 6390", f"--port {port}"), ("/srv/media", "srv/media")):
         code = code.replace(old, new)
