@@ -245,7 +245,7 @@ class Settings(BaseSettings):
             raise ValueError("contains whitespace")
         twice = sorted({c for c in items if [x.lower() for x in items].count(c.lower()) > 1})
         if twice:
-            raise ConfigError(f"CHANNEL lists {twice[0]!r} twice: name each chat once")
+            raise ValueError(f"lists {twice[0]!r} twice: name each chat once")
         return ",".join(items)
 
     def channels(self) -> list[str]:

@@ -121,6 +121,8 @@ class _Scan:
         self.scanned_by: dict[int, str] = {}
         self.first_id, self.last_id = 1, len(collection.messages)
         self.channel = ChannelRef(1, "test", "test", "@test")
+        self.parts: tuple[object, ...] = ()  # one chat
+        self.chat_name = self.channel.key
 
 
 @pytest.mark.parametrize(
