@@ -82,6 +82,8 @@ _CHANNEL: list[Callable[[F], F]] = [
     click.option("--end", "end_message_id", type=int,
                  help="END_MESSAGE_ID: last message id, inclusive (default: the newest)."),
     click.option("--sessions", "tg_sessions", help="TG_SESSIONS: comma-separated session names."),
+    click.option("--proxy", help="PROXY: every account's proxy: socks5://[user:pass@]host:port, socks4://, http://, "
+                                 "mtproxy://SECRET@host:port or a t.me/proxy link (TG_PROXIES: per account)."),
 ]
 _SCAN: list[Callable[[F], F]] = [
     click.option("--batch-size", "grouping_batch_size", type=int,
@@ -221,6 +223,8 @@ def run_command(fn: Callable[..., Coroutine[Any, Any, int]]) -> Callable[..., No
         secrets = [x.get_secret_value() for x in s.tg_session_strings]
         if s.tg_api_hash is not None:
             secrets.append(s.tg_api_hash.get_secret_value())
+        every, each = s.proxies()
+        secrets += [x for spec in (every, *each.values()) if spec is not None for x in spec.secrets]
         # --quiet shows only the summary: INFO lines too, unless LOG_LEVEL was asked for.
         quiet = opts.display == "quiet" and "log_level" not in s.model_fields_set
         setup_logging("WARNING" if quiet else s.log_level, secrets, s.log_file)

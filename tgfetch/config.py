@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from tgfetch.errors import ConfigError
 
 if TYPE_CHECKING:
+    from tgfetch.proxy import ProxySpec
     from tgfetch.selection import Selection
 from tgfetch.model import DistributionMode, LoadBalanceMetric
 
@@ -58,6 +59,8 @@ ALLOWED: dict[str, str] = {
     "rpc_timeout": "a number of seconds greater than 0",
     "log_file": "a file path (not a directory)",
     "redis_url": "a redis:// or rediss:// URL",
+    "proxy": "socks5://[user:pass@]host:port, socks4://, http://, mtproxy://SECRET@host:port or a t.me/proxy link",
+    "tg_proxies": "name=URL items separated by commas (URL as PROXY, or direct)",
     "machine_name": "a name of letters, digits, ., _ and -",
 }
 
@@ -136,6 +139,8 @@ class Settings(BaseSettings):
     rpc_timeout: float = Field(60.0, gt=0, allow_inf_nan=False)
     log_file: Path | None = None
     redis_url: SecretStr | None = None
+    proxy: SecretStr | None = None  # every account's proxy (a URL; its password is a secret)
+    tg_proxies: SecretStr | None = None  # per account, overriding PROXY: name=URL,…
     machine_name: str | None = None
     # What to download (issue 14): raw values, checked and read by `selection()`.
     media_types: str | None = None
@@ -282,6 +287,24 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _proxies_ok(self) -> Settings:
+        self.proxies()  # a bad proxy URL stops here, before anything connects (ConfigError, one line, no secret)
+        return self
+
+    def proxies(self) -> tuple[ProxySpec | None, dict[str, ProxySpec | None]]:
+        """PROXY and TG_PROXIES, parsed (None: no proxy; a TG_PROXIES entry of None: `direct`)."""
+        from tgfetch.proxy import parse_proxies, parse_proxy
+
+        every = parse_proxy(self.proxy.get_secret_value()) if self.proxy and self.proxy.get_secret_value() else None
+        each = parse_proxies(self.tg_proxies.get_secret_value()) if self.tg_proxies is not None else {}
+        return every, each
+
+    def proxy_for(self, name: str) -> ProxySpec | None:
+        """The proxy account `name` connects through (TG_PROXIES, else PROXY, else none)."""
+        every, each = self.proxies()
+        return each[name] if name in each else every
+
+    @model_validator(mode="after")
     def _selection_ok(self) -> Settings:
         self.selection()  # a bad selection stops here, before anything connects (ConfigError, one line)
         return self
@@ -308,7 +331,7 @@ def _describe(err: dict[str, Any]) -> str:
         msg = str(err.get("msg", ""))
         return msg.removeprefix("Value error, ")
     value = err.get("input")
-    shown = "<secret>" if name in {"tg_api_hash", "tg_session_strings", "redis_url"} else value
+    shown = "<secret>" if name in {"tg_api_hash", "tg_session_strings", "redis_url", "proxy", "tg_proxies"} else value
     allowed = ALLOWED.get(name, str(err.get("msg", "")))
     if isinstance(shown, list):
         shown = ",".join(str(x) for x in shown)

@@ -8,18 +8,21 @@ import logging
 import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from telethon import TelegramClient
+from telethon import TelegramClient, connection
 from telethon.sessions import StringSession
 
 from tgfetch.config import Settings
 from tgfetch.errors import ConfigError, NetworkError, SessionError, TelegramAccessError, UsageError
+from tgfetch.proxy import ProxySpec
 from tgfetch.retry import RPC_RETRY
 from tgfetch.telegram.account import Account, ChannelRef
 from tgfetch.telegram.peers import ChannelSpec, parse_channel
 from tgfetch.telegram.rpc import AccessDenied, AccountDead, FloodWait, RpcProblem, Transient, classify
 
-__all__ = ["build_clients", "close_clients", "connect_accounts", "open_accounts", "resolve_chat", "session_path"]
+__all__ = ["build_clients", "close_clients", "connect_accounts", "open_accounts", "resolve_chat", "session_path",
+           "telethon_proxy"]
 
 log = logging.getLogger("tgfetch.telegram")
 
@@ -52,18 +55,36 @@ def build_clients(settings: Settings) -> dict[str, TelegramClient]:
     if not settings.tg_sessions and not settings.tg_session_strings:
         raise ConfigError("no accounts configured: set TG_SESSIONS (session files) or TG_SESSION_STRINGS")
     api_id, api_hash = _api(settings)
+    names = [*settings.tg_sessions, *(f"string{i}" for i in range(1, len(settings.tg_session_strings) + 1))]
+    unknown = sorted(set(settings.proxies()[1]) - set(names))
+    if unknown:
+        raise ConfigError(f"TG_PROXIES names account {unknown[0]!r}, which is not configured: expected one of "
+                          f"{', '.join(names)} (session names, and stringN for the Nth TG_SESSION_STRINGS item)")
     clients: dict[str, TelegramClient] = {}
     for name in settings.tg_sessions:
         path = session_path(settings, name)
         _check_session_file(path, name)
-        clients[name] = TelegramClient(str(path.with_suffix("")), api_id, api_hash)
+        clients[name] = TelegramClient(str(path.with_suffix("")), api_id, api_hash,
+                                       **telethon_proxy(settings.proxy_for(name)))
     for i, secret in enumerate(settings.tg_session_strings, start=1):
         try:
             session = StringSession(secret.get_secret_value())
         except Exception:  # noqa: BLE001 - the library raises several types; the secret must not leak
             raise SessionError(f"TG_SESSION_STRINGS item {i} is not a valid Telethon string session") from None
-        clients[f"string{i}"] = TelegramClient(session, api_id, api_hash)
+        clients[f"string{i}"] = TelegramClient(session, api_id, api_hash,
+                                               **telethon_proxy(settings.proxy_for(f"string{i}")))
     return clients
+
+
+def telethon_proxy(spec: ProxySpec | None) -> dict[str, Any]:
+    """TelegramClient's keywords for a proxy: python-socks for SOCKS and HTTP, Telethon's MTProxy transport."""
+    if spec is None:
+        return {}
+    if spec.kind == "mtproxy":
+        return {"connection": connection.ConnectionTcpMTProxyRandomizedIntermediate,
+                "proxy": (spec.host, spec.port, spec.secret)}
+    return {"proxy": {"proxy_type": spec.kind, "addr": spec.host, "port": spec.port, "rdns": True,
+                      "username": spec.username, "password": spec.password}}
 
 
 async def _connect_one(name: str, client: TelegramClient, retries: int, timeout: float) -> None:
@@ -117,12 +138,18 @@ async def _forget_connection(client: TelegramClient) -> None:
 
 
 def _where(client: TelegramClient) -> str:
-    """Return the data center the session connects to, as ' (DC 2 at 149.154.167.51:443)'."""
+    """Return where the session connects, as ' (DC 2 at 149.154.167.51:443 through socks5 10.0.0.1:1080)'."""
     session = client.session
     try:
-        return f" (DC {session.dc_id} at {session.server_address}:{session.port})"
+        where = f"DC {session.dc_id} at {session.server_address}:{session.port}"
     except Exception:  # noqa: BLE001 - a custom session without these fields: say nothing
         return ""
+    proxy = getattr(client, "_proxy", None)
+    if isinstance(proxy, dict):
+        where += f" through {proxy.get('proxy_type')} proxy {proxy.get('addr')}:{proxy.get('port')}"
+    elif isinstance(proxy, tuple | list) and len(proxy) >= 2:
+        where += f" through MTProxy {proxy[0]}:{proxy[1]}"
+    return f" ({where})"
 
 
 def _attempts(retries: int) -> str:
@@ -151,14 +178,28 @@ async def _resolve_one(acc: Account, spec: ChannelSpec, retries: int, chat: int)
 
 
 async def connect_accounts(clients: Mapping[str, TelegramClient], settings: Settings) -> dict[str, Account]:
-    """Connect every client and check its authorization."""
+    """Connect every client and check its authorization.
+
+    An account that cannot reach Telegram (its network or proxy) is left out with a warning and the
+    others go on; when none can, the first account's error stops the job.
+    """
     if not clients:
         raise UsageError("no accounts given")
     retries = settings.grouping_max_retries
-    await asyncio.gather(*(_connect_one(n, c, retries, settings.rpc_timeout) for n, c in clients.items()))
+    results = await asyncio.gather(*(_connect_one(n, c, retries, settings.rpc_timeout) for n, c in clients.items()),
+                                   return_exceptions=True)
+    for res in results:
+        if isinstance(res, BaseException) and not isinstance(res, NetworkError):
+            raise res
+    reached = [n for n, res in zip(clients, results, strict=True) if res is None]
+    if not reached:
+        raise next(r for r in results if isinstance(r, BaseException))
+    for res in results:
+        if isinstance(res, NetworkError):
+            log.warning("%s; the job goes on with the other accounts", res)
     return {
-        n: Account(n, c, handoff_seconds=settings.flood_wait_handoff_seconds, rpc_timeout=settings.rpc_timeout)
-        for n, c in clients.items()
+        n: Account(n, clients[n], handoff_seconds=settings.flood_wait_handoff_seconds, rpc_timeout=settings.rpc_timeout)
+        for n in reached
     }
 
 
