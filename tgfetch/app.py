@@ -266,6 +266,25 @@ async def run_demo(dest: Path, messages: int) -> int:
     return code if not bad else EXIT_FAILED_FILES
 
 
+async def run_accounts(opts: CommandOptions, check: bool, as_json: bool) -> int:
+    """Run `accounts`: one row per account; with --check, which accounts see CHANNEL."""
+    from tgfetch.accounts import account_rows, exit_code, print_rows
+
+    if opts.simulate is not None:
+        tg, clients = build_simulation(opts.simulate)
+        settings = opts.settings if opts.settings.channel else opts.settings.model_copy(
+            update={"channel": tg.channel_username})
+    else:
+        clients, settings = build_clients(opts.settings), opts.settings
+    if check and not settings.channel:
+        raise UsageError("--check resolves CHANNEL with each account: set CHANNEL or give --channel")
+    async with _connected(clients):
+        rows = await _interruptible(account_rows(clients, settings, check=check,
+                                                 simulated=opts.simulate is not None))
+    print_rows(rows, _console(), as_json=as_json)
+    return exit_code(rows, check)
+
+
 async def run_topics(opts: CommandOptions, chat: str | None, as_json: bool) -> int:
     """Run `topics`: list a forum's topics with the first account."""
     from rich.table import Table

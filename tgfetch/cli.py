@@ -1,4 +1,4 @@
-"""Command line: `tgfetch [download|plan|compare|demo|login|topics|coordinator|worker|verify]`.
+"""Command line: `tgfetch [download|plan|compare|demo|login|accounts|topics|coordinator|worker|verify]`.
 
 Exit codes: 0 all done, 1 finished with failed files, 2 bad usage or
 configuration, 3 Telegram authorization/access problem, 130 interrupted.
@@ -366,6 +366,19 @@ async def topics(opts: CommandOptions, chat: str | None, as_json: bool) -> int:
     from tgfetch.app import run_topics
 
     return await run_topics(opts, chat, as_json)
+
+
+@cli.command()
+@options(_COMMON, _CHANNEL, _SIMULATION)
+@click.option("--dest", "download_dir", type=_PathArg(), help="DOWNLOAD_DIR: where earlier jobs' learned speeds are.")
+@click.option("--check", is_flag=True, help="Also resolve CHANNEL with each account; exit 3 if no account sees a chat.")
+@click.option("--json", "as_json", is_flag=True, help="Print the accounts as JSON.")
+@run_command
+async def accounts(opts: CommandOptions, check: bool, as_json: bool) -> int:
+    """One row per account: user id, username, Premium, DC, session file, proxy, learned speed, flood wait."""
+    from tgfetch.app import run_accounts
+
+    return await run_accounts(opts, check, as_json)
 
 
 def _one_line(exc: click.ClickException) -> str:

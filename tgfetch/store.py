@@ -50,7 +50,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -334,6 +334,7 @@ class StateSnapshot:
 
     meta: dict[str, str]
     done: dict[int, DoneFile]
+    speeds: dict[str, ClientSpeed] = field(default_factory=dict)  # learned per account
 
 
 def read_state(path: str | os.PathLike[str]) -> StateSnapshot:
@@ -384,10 +385,11 @@ def _read_snapshot(conn: sqlite3.Connection, db: Path) -> StateSnapshot:
         if not meta.get("channel_id", "").lstrip("-").isdigit():
             raise _not_ours(db, "it is bound to no channel")
         rows = conn.execute(f"{_SELECT_DONE} ORDER BY message_id").fetchall()
+        speeds = {str(r["account"]): _record(ClientSpeed, r) for r in conn.execute(_SELECT_SPEEDS)}
     finally:
         if conn.in_transaction:
             conn.execute("ROLLBACK")  # a read transaction: nothing to keep
-    return StateSnapshot(meta, {r["message_id"]: _record(DoneFile, r) for r in rows})
+    return StateSnapshot(meta, {r["message_id"]: _record(DoneFile, r) for r in rows}, speeds)
 
 
 # ------------------------------------------------------------------- helpers

@@ -47,6 +47,8 @@ class Account:
     user_access_hash: int = 0
     channel_access_hash: int = 0
     phone: str = ""
+    username: str | None = None  # the account's public username, if it has one
+    premium: bool = False  # Telegram Premium (core.telegram.org/api/premium): `user.premium`
     counts: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
     rpcs: int = 0
     bytes_served: int = 0

@@ -72,7 +72,8 @@ class Builder:
             access_hash=account.user_access_hash,
             first_name=account.name,
             phone=account.phone,
-            username=None,
+            username=account.username,
+            premium=account.premium,
         )
 
     def public_user(self, account: Account, username: str) -> types.User:
