@@ -304,20 +304,28 @@ def demo(dest: Path, messages: int) -> None:
 @click.option("--phone", help="Phone number in international format (asked for when missing; never logged).")
 @click.option("--session-dir", type=_PathArg(), help="TG_SESSION_DIR (default ./sessions).")
 @click.option("--simulate", is_flag=True, help="Log in to the built-in simulated Telegram.")
+@click.option("--qr", is_flag=True, help="Log in by scanning a QR code with a phone already logged in "
+                                         "(Settings > Devices > Link Desktop Device); no phone number needed.")
+@click.option("--proxy", help="PROXY to log in through (see `tgfetch download --help`).")
 @options(_COMMON)
-def login(name: str, phone: str | None, session_dir: str | None, simulate: bool, env_file: str | None,
-          log_level: str | None, log_file: str | None) -> None:
-    """Create the session file NAME interactively (phone, code, 2FA password)."""
+def login(name: str, phone: str | None, session_dir: str | None, simulate: bool, qr: bool, proxy: str | None,
+          env_file: str | None, log_level: str | None, log_file: str | None) -> None:
+    """Create the session file NAME interactively (phone, code, 2FA password; or --qr)."""
     import asyncio
 
     from tgfetch.app import run_login
     from tgfetch.config import load_settings
     from tgfetch.logs import setup_logging
 
+    if qr and phone:
+        raise click.UsageError("give --phone or --qr, not both")
     settings = load_settings(env_file=env_file or ".env", require_env_file=bool(env_file),
-                             tg_session_dir=session_dir or None, log_level=log_level, log_file=log_file or None)
-    setup_logging(settings.log_level, log_file=settings.log_file)
-    sys.exit(asyncio.run(run_login(settings, name, phone, simulate)))
+                             tg_session_dir=session_dir or None, log_level=log_level, log_file=log_file or None,
+                             proxy=proxy or None)
+    every, each = settings.proxies()
+    secrets = [x for spec in (every, *each.values()) if spec is not None for x in spec.secrets]
+    setup_logging(settings.log_level, secrets, log_file=settings.log_file)
+    sys.exit(asyncio.run(run_login(settings, name, phone, simulate, qr=qr)))
 
 
 @cli.command()
