@@ -25,7 +25,7 @@ from tgfetch.outcome import plan_json, scan_json
 from tgfetch.portable import on_signals
 from tgfetch.report import live_monitor, print_plan, print_selection, print_summary, write_json
 from tgfetch.targets import Target, job_targets, parse_links
-from tgfetch.telegram.clients import build_clients, close_clients, session_path
+from tgfetch.telegram.clients import build_clients, close_clients, session_path, telethon_proxy
 
 __all__ = ["build_simulation", "job_clients", "run_compare", "run_demo", "run_download", "run_login", "run_plan"]
 
@@ -347,35 +347,68 @@ def _session_file(settings: Settings, name: str) -> Path:
     return path
 
 
-async def run_login(settings: Settings, name: str, phone: str | None, simulate: bool) -> int:
-    """Run `login`: create a session file interactively; mode 0600."""
-    from telethon.sessions import SQLiteSession
-
+async def run_login(settings: Settings, name: str, phone: str | None, simulate: bool, *, qr: bool = False) -> int:
+    """Run `login`: create a session file interactively (phone and code, or a QR code); mode 0600."""
     path = _session_file(settings, name)
-    phone = check_phone(phone if phone is not None else _ask("phone number (international format): "))
+    if not qr:
+        phone = check_phone(phone if phone is not None else _ask("phone number (international format): "))
+    sim: Any = None
     if simulate:
         from tgfetch.telegram.simulator import SimulatedTelegram
 
-        client = SimulatedTelegram().unauthorized_client(name)
+        sim = SimulatedTelegram()
+        client = sim.unauthorized_client(name)
     else:
         if settings.tg_api_id is None or settings.tg_api_hash is None:
             raise UsageError("TG_API_ID and TG_API_HASH are required for `login`: get them at my.telegram.org")
         path.parent.mkdir(parents=True, exist_ok=True)
-        client = TelegramClient(str(path.with_suffix("")), settings.tg_api_id,
-                                settings.tg_api_hash.get_secret_value())
-    await client.start(phone=phone, code_callback=lambda: _ask("login code: "),  # type: ignore[misc]
-                       password=lambda: _ask("2FA password: ", secret=True))
-    if simulate:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        disk = SQLiteSession(str(path.with_suffix("")))
-        disk.set_dc(client.session.dc_id, client.session.server_address, client.session.port)
-        disk.auth_key = client.session.auth_key
-        disk.save()
-        disk.close()
-    await client.disconnect()  # type: ignore[misc]
+        client = TelegramClient(str(path.with_suffix("")), settings.tg_api_id, settings.tg_api_hash.get_secret_value(),
+                                **telethon_proxy(settings.proxy_for(name)))
+    try:
+        if qr:
+            await _login_by_qr(client, name, sim)
+        else:
+            await client.start(phone=phone, code_callback=lambda: _ask("login code: "),  # type: ignore[misc]
+                               password=lambda: _ask("2FA password: ", secret=True))
+        if simulate:
+            _save_simulated_session(client, path)
+    finally:
+        await client.disconnect()  # type: ignore[misc]
     os.chmod(path, 0o600)
     print(f"session {name} saved to {path} (mode 0600)")
     return EXIT_OK
+
+
+async def _login_by_qr(client: TelegramClient, name: str, sim: Any) -> None:
+    """Show QR codes until one is scanned (2FA asked for); with the simulator, its phone scans the first."""
+    from tgfetch.telegram.qrlogin import qr_login, render_qr
+
+    scans: list[asyncio.Task[Any]] = []
+
+    def show(url: str, expires: Any) -> None:
+        print(render_qr(url))
+        print(f"scan it in Telegram on a phone logged in: Settings > Devices > Link Desktop Device "
+              f"(this code expires at {expires.astimezone():%H:%M:%S}; a new one follows)", flush=True)
+        if sim is not None and not scans:  # the simulated account's phone scans it
+            scans.append(asyncio.ensure_future(sim.scan_login_token(url, by=name)))
+
+    await client.connect()
+    user = await qr_login(client, show, lambda: _ask("2FA password: ", secret=True))
+    for task in scans:
+        await task
+    print(f"logged in as {user.first_name or ''} (id {user.id})")
+
+
+def _save_simulated_session(client: TelegramClient, path: Path) -> None:
+    """Write a simulated client's login to a session file, as Telethon writes a real one."""
+    from telethon.sessions import SQLiteSession
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    disk = SQLiteSession(str(path.with_suffix("")))
+    disk.set_dc(client.session.dc_id, client.session.server_address, client.session.port)
+    disk.auth_key = client.session.auth_key
+    disk.save()
+    disk.close()
 
 
 def _cluster_clients(opts: CommandOptions, prefix: str) -> tuple[dict[str, TelegramClient], str]:

@@ -97,7 +97,8 @@ max_id, min_id), upload.getFile (offset and limit multiples of 4096, limit
 <= 1 MiB, no 1 MiB boundary crossing -> OFFSET_INVALID/LIMIT_INVALID; file on
 another DC -> FILE_MIGRATE_X; stale reference -> FILE_REFERENCE_EXPIRED),
 auth.sendCode/signIn/checkPassword/logOut/exportAuthorization/
-importAuthorization and account.getPassword (real SRP: the server verifies
+importAuthorization/exportLoginToken/acceptLoginToken/importLoginToken and
+account.getPassword (real SRP: the server verifies
 Telethon's ``compute_check`` answer), messages.getForumTopics/getReplies/
 getDiscussionMessage (below; on the plain channel CHANNEL_FORUM_MISSING and
 MSG_ID_INVALID). Anything else answers 400 INPUT_METHOD_INVALID (and logs a
@@ -159,7 +160,13 @@ Login: ``sim.unauthorized_client(name)`` is not signed in (calls fail 401
 AUTH_KEY_UNREGISTERED); ``send_code_request(phone)`` then ``sign_in(phone,
 code=login_code)`` signs it in as account ``name``; with ``password`` set,
 sign_in raises SessionPasswordNeededError and ``sign_in(password=...)``
-finishes.
+finishes. QR login (see `qr`): auth.exportLoginToken gives a token valid
+``login_token_ttl`` seconds (30); ``await sim.scan_login_token(url_or_token,
+by=name)`` accepts it like a logged-in app (auth.acceptLoginToken; a client
+can also send that request itself) and pushes updateShort(updateLoginToken) to
+the waiting client's update loop; its next export answers loginTokenSuccess
+(the session is now ``by``'s), or loginTokenMigrateTo + importLoginToken when
+``dc_id`` is not the client's DC; with ``password`` SESSION_PASSWORD_NEEDED.
 
 Faults
 ======

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 from .accounts import Account
@@ -35,3 +36,4 @@ class SimSession:
     password_needed: bool = False
     challenge: Any = None
     serial: int = 0
+    updates: Callable[[Any], None] | None = None  # push an Updates object to the client (its home connection)

@@ -1,4 +1,4 @@
-"""auth.* and account.getPassword: code login, 2FA via real SRP, exported authorizations."""
+"""auth.* and account.getPassword: code login, QR login (`qr`), 2FA via real SRP, exported authorizations."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from telethon.tl import functions, types
 
 from .base import RpcFail, SimSession
 from .content import derive_int
+from .qr import QrLoginService
 from .srp import new_challenge
 from .tlbuild import Builder
 
@@ -16,11 +17,16 @@ from .tlbuild import Builder
 class LoginService:
     """Sign sessions in with the simulator's login code and optional password."""
 
-    def __init__(self, seed: int, builder: Builder, code: str, password: str | None) -> None:
+    def __init__(
+        self, seed: int, builder: Builder, code: str, password: str | None, *, token_ttl: float = 30.0
+    ) -> None:
         self.seed = seed
         self.builder = builder
         self.code = code
         self.password = password
+        self.qr = QrLoginService(
+            seed, token_ttl, password_needed=lambda: self.password is not None, authorize=self._authorize
+        )
 
     def handlers(self) -> dict[type, Callable[[SimSession, int, Any], Any]]:
         """Return the request-type -> handler table of this service."""
@@ -32,6 +38,7 @@ class LoginService:
             functions.auth.LogOutRequest: self._log_out,
             functions.auth.ExportAuthorizationRequest: self._export,
             functions.auth.ImportAuthorizationRequest: self._import,
+            **self.qr.handlers(),
         }
 
     def _authorize(self, session: SimSession) -> Any:

@@ -5,6 +5,13 @@ Telethon only touches a small surface of its sender: `connect(connection)`,
 list of them), `disconnected`, `_transport_connected()`, `_keepalive_ping()`,
 `auth_key` and `dc_id`. Requests and answers cross real TL bytes, and answers
 are AES-IGE encrypted and decrypted with cryptg like on the wire.
+
+Server-sent updates: the client's home sender is given the client's updates
+queue (what Telethon hands its MTProtoSender) and, while connected, offers
+`push` as `session.updates`; an `Updates` object pushed there crosses the same
+TL bytes and lands in the queue like `MTProtoSender._handle_update` puts it, so
+the client's update loop dispatches it to its event handlers. Connecting with a
+Telethon connection object follows its DC (`client._switch_dc`).
 """
 
 from __future__ import annotations
@@ -30,20 +37,21 @@ _VECTOR = struct.Struct("<Ii")
 _BOOL_TRUE = struct.pack("<I", 0x997275B5)
 _BOOL_FALSE = struct.pack("<I", 0xBC799737)
 _OFFLOAD_BYTES = 64 << 10
+_UPDATES_SUBCLASS = 0x8AF52AAC  # crc32(b"Updates"), what MTProtoSender checks before queueing
 
 
 class FakeSender:
     """One connection of one client to one simulated DC."""
 
-    def __init__(self, server: Server, session: SimSession, dc_id: int, *, encrypt: bool = True) -> None:
+    def __init__(
+        self, server: Server, session: SimSession, dc_id: int, *, encrypt: bool = True,
+        updates: asyncio.Queue[Any] | None = None,
+    ) -> None:
         self._server = server
         self.session = session
-        self.dc_id = dc_id
         self._encrypt = encrypt
-        seed = hashlib.sha256(f"authkey|{session.account.name}|{dc_id}".encode()).digest()
-        self.auth_key = AuthKey(data=(seed * 8)[:256])
-        self._key = hashlib.sha256(seed + b"key").digest()
-        self._iv = hashlib.sha256(seed + b"iv").digest()
+        self._updates = updates
+        self._set_dc(dc_id)
         self._connected = False
         self._disconnected: asyncio.Future[None] | None = None
         self._inflight: dict[asyncio.Task[None], asyncio.Future[Any]] = {}
@@ -51,11 +59,16 @@ class FakeSender:
     # -- the surface Telethon uses ----------------------------------------------
 
     async def connect(self, connection: Any = None) -> bool:
-        """Connect (the Telethon connection object is ignored); False if already connected."""
+        """Connect (to the DC of Telethon's connection object, if one is given); False if already connected."""
         if self._connected:
             return False
+        dc_id = getattr(connection, "_dc_id", None)
+        if isinstance(dc_id, int) and (dc_id != self.dc_id or self.auth_key.key is None):
+            self._set_dc(dc_id)  # client._switch_dc: the session moved to another DC and dropped its key
         self._connected = True
         self._disconnected = asyncio.get_running_loop().create_future()
+        if self._updates is not None:
+            self.session.updates = self.push
         return True
 
     def is_connected(self) -> bool:
@@ -82,6 +95,18 @@ class FakeSender:
         future = self.send(functions.PingRequest(ping_id=rnd_id))
         future.add_done_callback(_consume)
 
+    def push(self, updates: Any) -> None:
+        """Deliver a server-sent `Updates` object to the client's update loop (dropped while disconnected)."""
+        if not self._connected or self._updates is None:
+            return
+        data = bytes(updates)
+        if self._encrypt:
+            data = self._cipher(data)
+        received = BinaryReader(data).tgread_object()
+        if received.SUBCLASS_OF_ID != _UPDATES_SUBCLASS:
+            raise TypeError(f"not an Updates object: {type(updates).__name__}")
+        self._updates.put_nowait(received)
+
     def send(self, request: Any, ordered: bool = False) -> Any:
         """Submit one request (-> Future) or a list of them (-> list of Futures)."""
         if not self._connected:
@@ -91,6 +116,13 @@ class FakeSender:
         return self._submit(request)
 
     # -- internals --------------------------------------------------------------
+
+    def _set_dc(self, dc_id: int) -> None:
+        self.dc_id = dc_id
+        seed = hashlib.sha256(f"authkey|{self.session.account.name}|{dc_id}".encode()).digest()
+        self.auth_key = AuthKey(data=(seed * 8)[:256])
+        self._key = hashlib.sha256(seed + b"key").digest()
+        self._iv = hashlib.sha256(seed + b"iv").digest()
 
     def _submit(self, request: Any) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
@@ -130,18 +162,25 @@ class FakeSender:
         if not self._encrypt:
             return data
         padded = data + bytes(-len(data) % 16)
-        if len(padded) >= _OFFLOAD_BYTES:
-            cipher = await asyncio.get_running_loop().run_in_executor(
-                None, cryptg.encrypt_ige, padded, self._key, self._iv)
-        else:
-            cipher = cryptg.encrypt_ige(padded, self._key, self._iv)
+        if len(padded) < _OFFLOAD_BYTES:
+            return self._cipher(data)
+        cipher = await asyncio.get_running_loop().run_in_executor(
+            None, cryptg.encrypt_ige, padded, self._key, self._iv)
         plain: bytes = cryptg.decrypt_ige(cipher, self._key, self._iv)
+        return plain[: len(data)]
+
+    def _cipher(self, data: bytes) -> bytes:
+        """Encrypt like the server and decrypt like the client, in place."""
+        padded = data + bytes(-len(data) % 16)
+        plain: bytes = cryptg.decrypt_ige(cryptg.encrypt_ige(padded, self._key, self._iv), self._key, self._iv)
         return plain[: len(data)]
 
     def _close(self, error: BaseException | None, keep: Any = None) -> None:
         if not self._connected:
             return
         self._connected = False
+        if self.session.updates == self.push:
+            self.session.updates = None
         for task, future in list(self._inflight.items()):
             if task is keep:
                 continue

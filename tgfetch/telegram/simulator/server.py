@@ -34,7 +34,8 @@ _WRAPPERS = (
 )
 # Answered even for revoked/unauthorized accounts (needed by connect()).
 _ALWAYS_ALLOWED = ("GetConfigRequest", "GetNearestDcRequest", "PingRequest")
-_LOGIN_METHODS = ("SendCodeRequest", "SignInRequest", "GetPasswordRequest", "CheckPasswordRequest", "LogOutRequest")
+_LOGIN_METHODS = ("SendCodeRequest", "SignInRequest", "GetPasswordRequest", "CheckPasswordRequest", "LogOutRequest",
+                  "ExportLoginTokenRequest", "ImportLoginTokenRequest")
 
 Handler = Callable[[SimSession, int, Any], Any]
 
@@ -75,6 +76,7 @@ class Server:
         self._visible = [m.id for m in messages if m.kind != "deleted"]  # ascending
         self._handlers: dict[type, Handler] = {
             functions.help.GetConfigRequest: self._config,
+            functions.help.GetAppConfigRequest: lambda s, d, r: make_app_config(r.hash),
             functions.help.GetNearestDcRequest: self._nearest_dc,
             functions.PingRequest: lambda s, d, r: types.Pong(msg_id=0, ping_id=r.ping_id),
             functions.users.GetUsersRequest: self._users,
@@ -256,6 +258,26 @@ class Server:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+# help.getAppConfig (core.telegram.org/api/config#client-configuration): the keys tgfetch reads, with
+# the values Telegram sends.  The queue limits are the files to download at once from one DC, for
+# files smaller / bigger than 20 MB (core.telegram.org/api/files).
+APP_CONFIG = {
+    "small_queue_max_active_operations_count": 5,
+    "large_queue_max_active_operations_count": 2,
+    "upload_max_fileparts_default": 4000,
+    "upload_max_fileparts_premium": 8000,
+}
+APP_CONFIG_HASH = 0x7467_6665  # changes when APP_CONFIG does
+
+
+def make_app_config(known_hash: int) -> Any:
+    """Return a help.getAppConfig answer (appConfigNotModified when the client has this one)."""
+    if known_hash == APP_CONFIG_HASH:
+        return types.help.AppConfigNotModified()
+    values = [types.JsonObjectValue(k, types.JsonNumber(float(v))) for k, v in APP_CONFIG.items()]
+    return types.help.AppConfig(hash=APP_CONFIG_HASH, config=types.JsonObject(values))
 
 
 def make_config(this_dc: int) -> Any:

@@ -112,6 +112,7 @@ class SimulatedTelegram:
         forum_topics: int = 0,
         comments: bool = False,
         more_channels: Sequence[ChannelArg] = (),
+        login_token_ttl: float = 30.0,
     ) -> None:
         _check_shape(messages, first_id, jitter, size_scale)
         _check_peers(channel_id, other_dialogs)
@@ -119,10 +120,8 @@ class SimulatedTelegram:
         self.seed = seed
         self.channel_username = channel
         self.channel_id = channel_id or 1_000_000_000 + derive_int("channel", seed, channel, bits=30)
-        self.first_id = first_id
-        self.last_id = first_id + messages - 1
-        self.fault_plan = parse_faults(faults)
-        self.encrypt = encrypt
+        self.first_id, self.last_id = first_id, first_id + messages - 1
+        self.fault_plan, self.encrypt = parse_faults(faults), encrypt
         self._bandwidth, self._latency, self._jitter = bandwidth, latency, jitter
         self._messages = tuple(generate_messages(seed, messages, first_id, size_scale, max_file_size))
         builder, threads = self._chat(forum_topics, comments, size_scale, max_file_size)
@@ -131,7 +130,8 @@ class SimulatedTelegram:
         self._bytes = ByteSource(seed)
         self._accounts: dict[str, Account] = {}
         self._dialogs = DialogService(seed, builder, self._messages, other_dialogs, self._more)
-        self._server = self._make_server(builder, LoginService(seed, builder, login_code, password), threads)
+        self._login = LoginService(seed, builder, login_code, password, token_ttl=login_token_ttl)
+        self._server = self._make_server(builder, self._login, threads)
 
     def _chat(
         self, forum_topics: int, comments: bool, size_scale: float, max_file_size: int | None
@@ -316,8 +316,20 @@ class SimulatedTelegram:
             return FakeSender(self._server, session, dc_id, encrypt=self.encrypt)
 
         client._sim_sender_factory = factory
-        client._sender = factory(HOME_DC)
+        client._sender = FakeSender(self._server, session, HOME_DC, encrypt=self.encrypt,
+                                    updates=client._updates_queue)  # the home connection gets updates
         return client
+
+    async def scan_login_token(
+        self, token: str | bytes, by: str, *, dc_id: int = HOME_DC, notify: bool = True
+    ) -> Any:
+        """Scan a QR login token (the tg://login URL or the token) with account `by`'s other device; see `qr`.
+
+        `by` (on `dc_id`) accepts it (auth.acceptLoginToken; its `Authorization` returned); the waiting
+        client gets updateLoginToken unless `notify` is False, and logs in as `by`.
+        """
+        return await self._login.qr.scan(self._server.handle, SimSession(self.account(by), authorized=True), token,
+                                   dc_id=dc_id, notify=notify)
 
     def set_bandwidth(self, name: str, bytes_per_s: float | None) -> None:
         """Set account `name`'s download bandwidth (None = unthrottled)."""
