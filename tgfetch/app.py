@@ -18,12 +18,12 @@ from telethon import TelegramClient
 
 from tgfetch.config import MAX_INT32, Settings, check_phone, is_session_name, load_settings
 from tgfetch.errors import EXIT_FAILED_FILES, EXIT_OK, InterruptedJob, StorageError, TgfetchError, UsageError
-from tgfetch.job import JobReport, choose, download_channel, download_job, plan_scan
+from tgfetch.job import JobReport, RunOptions, choose, download_channel, download_job, plan_scan
 from tgfetch.model import MessageCollection
 from tgfetch.options import CommandOptions, SimOptions
 from tgfetch.outcome import plan_json, scan_json
 from tgfetch.portable import on_signals
-from tgfetch.report import live_monitor, print_plan, print_selection, print_summary, write_json
+from tgfetch.report import human_bytes, live_monitor, print_plan, print_selection, print_summary, write_json
 from tgfetch.targets import Target, job_targets, parse_links
 from tgfetch.telegram.clients import build_clients, close_clients, session_path, telethon_proxy
 
@@ -264,6 +264,33 @@ async def run_demo(dest: Path, messages: int) -> int:
                   "to the simulator's (sha256)")
     console.print("run `make demo` again: the rerun finds every file done and downloads nothing.")
     return code if not bad else EXIT_FAILED_FILES
+
+
+async def run_watch(opts: CommandOptions, rounds: int | None) -> int:
+    """Run `watch`: follow the chats, a new-only round at every poll or update, until Ctrl-C."""
+    from tgfetch.watch import watch_job
+
+    clients, targets = job_clients(opts)
+    if any(t.is_links for t in targets):
+        raise UsageError("watch follows chats: give CHANNEL (or --channel), not message links")
+    console = _console()
+    count = {"n": 0}
+
+    def on_round(report: JobReport, held: set[tuple[int, int]]) -> None:
+        count["n"] += 1
+        new = report.downloaded
+        line = (f"round {count['n']}: {len(new)} new file(s), {human_bytes(sum(f.size for f in new))}, "
+                f"{len(report.failures)} failed")
+        if held:
+            line += f"; {len(held)} album(s) still arriving, held back"
+        console.print(line)
+
+    console.print(f"watching {', '.join(t.chat.text for t in targets)}: a poll every "
+                  f"{opts.settings.watch_interval:g}s (sooner on updates); Ctrl-C stops, the state resumes")
+    async with _connected(clients):
+        await _interruptible(watch_job(clients, targets, opts.settings.download_dir, opts.settings, RunOptions(),
+                                       on_round=on_round, rounds=rounds))
+    return EXIT_OK
 
 
 async def run_accounts(opts: CommandOptions, check: bool, as_json: bool) -> int:

@@ -105,6 +105,8 @@ _SELECTION: list[Callable[[F], F]] = [
                  help="ALBUMS: when a filter keeps some members of an album, download the whole album "
                       "(default) or only those."),
     click.option("--topic", type=int, help="TOPIC: only this forum topic (its id; 1 = General; see 'tgfetch topics')."),
+    click.option("--new-only", is_flag=True, default=None,
+                 help="NEW_ONLY: only messages newer than what earlier runs of this job settled, per chat."),
     click.option("--comments", is_flag=True, default=None,
                  help="COMMENTS: also the media of the comments under each post "
                       "(in DOWNLOAD_DIR/<chat>/comments/<post>/)."),
@@ -164,7 +166,14 @@ _SIMULATION: list[Callable[[F], F]] = [
                  help="More simulated channels, by username (for jobs of several chats)."),
 ]
 # Flags that set a setting are checked by Settings (one place for the allowed values), not here.
-_ALL_GROUPS = (_COMMON, _CHANNEL, _SCAN, _SELECTION, _MODE, _METRIC, _FILES, _PROGRESS, _REPORT, _SIMULATION)
+_WATCH: list[Callable[[F], F]] = [
+    click.option("--interval", "watch_interval", type=float,
+                 help="WATCH_INTERVAL: seconds between polls for new posts (default 30; updates wake it sooner)."),
+    click.option("--settle", "watch_settle_seconds", type=float,
+                 help="WATCH_SETTLE_SECONDS: an album is downloaded once no member arrived for this long (default 5)."),
+]
+_ALL_GROUPS = (_COMMON, _CHANNEL, _SCAN, _SELECTION, _MODE, _METRIC, _FILES, _PROGRESS, _REPORT, _SIMULATION,
+               _WATCH)
 
 
 def options(*groups: list[Callable[[F], F]]) -> Callable[[F], F]:
@@ -263,6 +272,17 @@ async def download(opts: CommandOptions) -> int:
     from tgfetch.app import run_download
 
     return await run_download(opts)
+
+
+@cli.command()
+@options(_COMMON, _CHANNEL, _SCAN, _SELECTION, _MODE, _METRIC, _FILES, _QUIET, _SIMULATION, _WATCH)
+@click.option("--rounds", type=click.IntRange(1), default=None, help="Stop after this many rounds (default: never).")
+@run_command
+async def watch(opts: CommandOptions, rounds: int | None) -> int:
+    """Follow the chats and download new posts as they arrive (Ctrl-C stops; the state resumes)."""
+    from tgfetch.app import run_watch
+
+    return await run_watch(opts, rounds)
 
 
 @cli.command()

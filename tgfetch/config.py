@@ -48,6 +48,8 @@ ALLOWED: dict[str, str] = {
     "tg_session_strings": "comma-separated Telethon string sessions",
     "channel": "one or more chats, comma-separated: @name, t.me/name, t.me/c/<id>, an id or an invite link",
     "topic": "a forum topic id (1 = General) from 1 to 2147483647",
+    "watch_interval": "a number of seconds greater than 0 (at most 86400)",
+    "watch_settle_seconds": "a number of seconds from 0 to 3600",
     "start_message_id": "a message id of at least 1 (and at most 2147483647)",
     "end_message_id": "a message id of at least 1 (and at most 2147483647)",
     "download_dir": "a directory path (not an existing file)",
@@ -154,6 +156,9 @@ class Settings(BaseSettings):
     albums: str = "whole"
     topic: int | None = Field(None, ge=1, le=MAX_INT32)  # only this forum topic
     comments: bool = False  # also the media of the comments under the posts
+    new_only: bool = False  # only what is newer than what earlier runs settled (tgfetch.incremental)
+    watch_interval: float = Field(30.0, gt=0, le=86400, allow_inf_nan=False)  # seconds between polls
+    watch_settle_seconds: float = Field(5.0, ge=0, le=3600, allow_inf_nan=False)  # an album's quiet time
 
     @field_validator("task_distribution_mode", mode="before")
     @classmethod

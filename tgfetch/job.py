@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import os
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from telethon import TelegramClient
@@ -27,6 +29,7 @@ from tgfetch.download.scheduler import Scheduler
 from tgfetch.download.stats import ClientStats
 from tgfetch.download.tasks import Pending, resume, works
 from tgfetch.errors import TelegramAccessError, UsageError
+from tgfetch.incremental import new_parts, record_settled
 from tgfetch.model import LoadBalanceMetric, MessageCollection, TaskDistributionResult
 from tgfetch.outcome import ChatPart, JobReport, client_summary
 from tgfetch.selection import SelectionResult, select
@@ -39,8 +42,8 @@ from tgfetch.telegram.scan import ScanResult
 if TYPE_CHECKING:
     from tgfetch.distribution import TaskDistributor
 
-__all__ = ["JobReport", "Monitor", "choose", "download_channel", "download_job", "plan_scan", "scan_channel",
-           "scan_job"]
+__all__ = ["JobReport", "Monitor", "RunOptions", "choose", "download_channel", "download_job", "plan_scan",
+           "run_round", "scan_channel", "scan_job"]
 
 Monitor = Callable[[Scheduler, Mapping[str, ClientStats]], Any]
 OnPlan = Callable[[TaskDistributionResult, ScanResult], Any]
@@ -123,26 +126,59 @@ async def download_job(
 ) -> JobReport:
     """Scan, plan (once, over every chat) and download the media of the job's chats; see `download_channel`."""
     t0 = time.monotonic()
+    run = RunOptions(monitor, stealing, backups, on_plan, on_abort, distributor)
     async with open_job(clients, targets, settings, dest) as job:
-        stages = {"connect": time.monotonic() - t0}
-        scan = await scan_parts(job.accounts, job.parts, settings)
-        first, last = scan.first_id, scan.last_id
-        stages["scan"] = time.monotonic() - t0 - sum(stages.values())
-        chosen = choose(scan, settings)  # filtered-out files cost no getFile call and no plan weight
-        pending = resume(chosen.groups, settings.file_name_template, job.disk)
-        run = _Download(job, scan, pending, stealing=stealing, backups=backups, distributor=distributor,
-                        chosen=chosen)
-        try:
-            await run.go(monitor, on_plan, stages, t0)
-        except BaseException as exc:
-            if on_abort is not None:
-                interrupted = isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
-                on_abort(run.report(first, last, stages, time.monotonic() - t0,
-                                    outcome="interrupted" if interrupted else "error", error=str(exc)))
-            raise
-        report = run.report(first, last, stages, time.monotonic() - t0)
+        report = await run_round(job, settings, run, t0)
     if not any(a.dead is None for a in job.accounts.values()):
         raise TelegramAccessError("every account lost access during the job; state kept, rerun with working sessions")
+    return report
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How one round of a job runs: progress, plan and abort callbacks, stealing, backups, strategies."""
+
+    monitor: Monitor | None = None
+    stealing: bool = True
+    backups: bool = True
+    on_plan: OnPlan | None = None
+    on_abort: Callable[[JobReport], Any] | None = None
+    distributor: TaskDistributor | None = None
+
+
+Hold = Callable[[ScanResult], ScanResult]
+
+
+async def run_round(job: JobContext, settings: Settings, run: RunOptions, t0: float | None = None,
+                    hold: Hold | None = None) -> JobReport:
+    """Scan the opened job's chats, choose, plan and download once; remember how far each chat is settled.
+
+    `hold` may take groups out of the scan before the plan (`watch` holds albums still growing back).
+    """
+    t0 = time.monotonic() if t0 is None else t0
+    stages = {"connect": time.monotonic() - t0}
+    stores = {n: store for n, (_, store) in job.disk.folders.items()}
+    if settings.new_only:
+        job.parts = new_parts(job.parts, stores, say=logging.DEBUG if hold is not None else logging.INFO)
+    scan = await scan_parts(job.accounts, job.parts, settings)
+    if hold is not None:
+        scan = hold(scan)
+    first, last = scan.first_id, scan.last_id
+    stages["scan"] = time.monotonic() - t0 - sum(stages.values())
+    chosen = choose(scan, settings)  # filtered-out files cost no getFile call and no plan weight
+    pending = resume(chosen.groups, settings.file_name_template, job.disk)
+    dl = _Download(job, scan, pending, stealing=run.stealing, backups=run.backups, distributor=run.distributor,
+                   chosen=chosen)
+    try:
+        await dl.go(run.monitor, run.on_plan, stages, t0)
+    except BaseException as exc:
+        if run.on_abort is not None:
+            interrupted = isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
+            run.on_abort(dl.report(first, last, stages, time.monotonic() - t0,
+                                   outcome="interrupted" if interrupted else "error", error=str(exc)))
+        raise
+    report = dl.report(first, last, stages, time.monotonic() - t0)
+    record_settled(job.parts, scan, report.failures, stores)
     return report
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 from tgfetch.download.disk import Disk
 from tgfetch.download.files import hash_file
@@ -70,6 +71,9 @@ def _already_done(task: FileTask, done: dict[int, DoneFile], disk: Disk) -> File
     mid, size = task.info.message_id, task.info.file_size
     final = disk.final(task)
     rec = done.get(mid)
+    if rec is not None and _media_changed(rec, task):
+        _keep_previous(disk.root_of(task) / rec.path, rec)
+        rec = None
     on_disk = file_size(final) == size
     chat, root = task.info.chat, disk.root_of(task)
     if rec is not None and rec.path == task.rel.as_posix() and on_disk:
@@ -89,6 +93,21 @@ def _already_done(task: FileTask, done: dict[int, DoneFile], disk: Disk) -> File
             mid, task.rel.as_posix(), size, twin.sha256, twin.client, skipped=True, linked_from=twin.message_id,
             chat=chat)
     return None
+
+
+def _media_changed(rec: DoneFile, task: FileTask) -> bool:
+    """Whether the message was edited to carry another file than the one downloaded."""
+    doc = task.info.document_id
+    return rec.document_id is not None and doc is not None and rec.document_id != doc
+
+
+def _keep_previous(old: Path, rec: DoneFile) -> None:
+    """Keep the file of an edited message's earlier media as `<name>.prev-<document id><ext>` (never deleted)."""
+    if not old.is_file():
+        return
+    kept = old.with_name(f"{old.stem}.prev-{rec.document_id}{old.suffix}")
+    os.replace(old, kept)
+    log.info("message %d was edited to carry another file: the earlier one is kept as %s", rec.message_id, kept.name)
 
 
 def works(pending: Pending, plan: Mapping[str, Iterable[MessageGroup]], disk: Disk) -> dict[str, list[GroupWork]]:

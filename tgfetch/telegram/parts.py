@@ -48,6 +48,7 @@ class Part:
     target: Target
     post_chat: int | None = None  # comments: the number of the channel whose posts they are under
     channel: ChannelRef | None = None  # comments: that channel
+    new_only: bool = False  # the range starts where earlier runs settled it (tgfetch.incremental)
 
     @property
     def is_comments(self) -> bool:
@@ -131,10 +132,13 @@ async def _scan_chat(accounts: Mapping[str, Account], part: Part, settings: Sett
     t, n = part.target, part.number
     if t.ids is not None:
         return await scan_ids(accounts, part.ref, t.ids, settings, part.top, n, t.single)
+    if part.new_only and (t.first_id or 1) > min(part.top, t.last_id or part.top):
+        return _scan_of(part, part.top + 1, part.top, [], {}, 0, accounts)  # nothing new
     first, last = job_range(t.first_id, t.last_id, part.top, part.ref)
     if t.topic is not None:
         return await _scan_topic(accounts, part, first, last, settings)
-    return await scan_accounts(accounts, part.ref, first, last, settings, part.top, n)
+    # A new-only range starts at an album's first member or after a settled message: no album to complete below.
+    return await scan_accounts(accounts, part.ref, first, last, settings, part.top, n, low_edge=not part.new_only)
 
 
 async def _scan_topic(accounts: Mapping[str, Account], part: Part, first: int, last: int,

@@ -207,7 +207,7 @@ class _Scanner:
 
 
 async def _complete_edges(
-    sc: _Scanner, first_id: int, last_id: int, top_id: int
+    sc: _Scanner, first_id: int, last_id: int, top_id: int, low_edge: bool = True
 ) -> tuple[int, list[int], list[int]]:
     """Fetch the ids just outside the range for albums at its edges; return calls, checked, completed."""
     alive = [a for a in sc.accounts.values() if a.dead is None]
@@ -215,7 +215,7 @@ async def _complete_edges(
     checked: list[int] = []
     completed: list[int] = []
     edges = []
-    if (m := sc.found.get(first_id)) and m[0].media_group_id is not None and first_id > 1:
+    if low_edge and (m := sc.found.get(first_id)) and m[0].media_group_id is not None and first_id > 1:
         edges.append((m[0].media_group_id, list(range(max(1, first_id - ALBUM_SPAN + 1), first_id))))
     if (m := sc.found.get(last_id)) and m[0].media_group_id is not None and last_id < top_id:
         edges.append((m[0].media_group_id, list(range(last_id + 1, min(top_id, last_id + ALBUM_SPAN - 1) + 1))))
@@ -239,15 +239,19 @@ async def _complete_edges(
 
 async def scan_accounts(
     accounts: Mapping[str, Account], channel: ChannelRef, first_id: int, last_id: int, settings: Settings,
-    top_id: int, chat: int = 0,
+    top_id: int, chat: int = 0, *, low_edge: bool = True,
 ) -> ScanResult:
-    """Scan ids first_id..last_id of the job's chat number `chat` with every account in parallel."""
+    """Scan ids first_id..last_id of the job's chat number `chat` with every account in parallel.
+
+    `low_edge` False: the range starts at an album's first member (no album to complete below it)."""
     if not accounts:
         raise UsageError("no accounts to scan with")
     pool = BatchPool(first_id, last_id, settings.grouping_batch_size, list(accounts))
     sc = _Scanner(accounts, pool, settings, chat, channel.forum)
     await _run_pool(sc, channel)
-    edge_calls, checked, completed = await _complete_edges(sc, first_id, last_id, top_id)
+    edge_calls, checked, completed = await _complete_edges(sc, first_id, last_id, top_id, low_edge)
+    if not low_edge and (m := sc.found.get(first_id)) and m[0].media_group_id is not None:
+        checked.append(m[0].media_group_id)  # whole: the range starts at its first member
     return _result(sc, channel, first_id, last_id, top_id, edge_calls, checked, completed)
 
 
