@@ -166,6 +166,15 @@ _SIMULATION: list[Callable[[F], F]] = [
                  help="More simulated channels, by username (for jobs of several chats)."),
 ]
 # Flags that set a setting are checked by Settings (one place for the allowed values), not here.
+_NOTIFY: list[Callable[[F], F]] = [
+    click.option("--events", "events_file", type=_PathArg(),
+                 help="EVENTS_FILE: append one JSON line per event (job_started, plan, file_done, album_done, ...)."),
+    click.option("--exec", "on_file_exec", metavar="CMD",
+                 help="ON_FILE_EXEC: run CMD after each file is final (values in TGFETCH_* variables, the event "
+                      "as JSON on stdin; never through a shell)."),
+    click.option("--exec-album", "on_album_exec", metavar="CMD", help="ON_ALBUM_EXEC: run CMD after each album."),
+    click.option("--hook-concurrency", type=int, help="HOOK_CONCURRENCY: hooks running at once (default 2)."),
+]
 _WATCH: list[Callable[[F], F]] = [
     click.option("--interval", "watch_interval", type=float,
                  help="WATCH_INTERVAL: seconds between polls for new posts (default 30; updates wake it sooner)."),
@@ -173,7 +182,7 @@ _WATCH: list[Callable[[F], F]] = [
                  help="WATCH_SETTLE_SECONDS: an album is downloaded once no member arrived for this long (default 5)."),
 ]
 _ALL_GROUPS = (_COMMON, _CHANNEL, _SCAN, _SELECTION, _MODE, _METRIC, _FILES, _PROGRESS, _REPORT, _SIMULATION,
-               _WATCH)
+               _NOTIFY, _WATCH)
 
 
 def options(*groups: list[Callable[[F], F]]) -> Callable[[F], F]:
@@ -229,11 +238,7 @@ def run_command(fn: Callable[..., Coroutine[Any, Any, int]]) -> Callable[..., No
 
         opts = build_options(kw)
         s = opts.settings
-        secrets = [x.get_secret_value() for x in s.tg_session_strings]
-        if s.tg_api_hash is not None:
-            secrets.append(s.tg_api_hash.get_secret_value())
-        every, each = s.proxies()
-        secrets += [x for spec in (every, *each.values()) if spec is not None for x in spec.secrets]
+        secrets = s.secret_values()
         # --quiet shows only the summary: INFO lines too, unless LOG_LEVEL was asked for.
         quiet = opts.display == "quiet" and "log_level" not in s.model_fields_set
         setup_logging("WARNING" if quiet else s.log_level, secrets, s.log_file)
@@ -261,7 +266,8 @@ def cli(ctx: click.Context) -> None:
 
 
 @cli.command()
-@options(_COMMON, _CHANNEL, _SCAN, _SELECTION, _MODE, _METRIC, _FILES, _PROGRESS, _REPORT, _SIMULATION, _LINKS)
+@options(_COMMON, _CHANNEL, _SCAN, _SELECTION, _MODE, _METRIC, _FILES, _NOTIFY, _PROGRESS, _REPORT, _SIMULATION,
+         _LINKS)
 @run_command
 async def download(opts: CommandOptions) -> int:
     """Scan, plan and download the chats' media, or just the messages of the LINKs (the default command).
@@ -275,7 +281,7 @@ async def download(opts: CommandOptions) -> int:
 
 
 @cli.command()
-@options(_COMMON, _CHANNEL, _SCAN, _SELECTION, _MODE, _METRIC, _FILES, _QUIET, _SIMULATION, _WATCH)
+@options(_COMMON, _CHANNEL, _SCAN, _SELECTION, _MODE, _METRIC, _FILES, _NOTIFY, _QUIET, _SIMULATION, _WATCH)
 @click.option("--rounds", type=click.IntRange(1), default=None, help="Stop after this many rounds (default: never).")
 @run_command
 async def watch(opts: CommandOptions, rounds: int | None) -> int:
@@ -342,9 +348,7 @@ def login(name: str, phone: str | None, session_dir: str | None, simulate: bool,
     settings = load_settings(env_file=env_file or ".env", require_env_file=bool(env_file),
                              tg_session_dir=session_dir or None, log_level=log_level, log_file=log_file or None,
                              proxy=proxy or None)
-    every, each = settings.proxies()
-    secrets = [x for spec in (every, *each.values()) if spec is not None for x in spec.secrets]
-    setup_logging(settings.log_level, secrets, log_file=settings.log_file)
+    setup_logging(settings.log_level, settings.secret_values(), log_file=settings.log_file)
     sys.exit(asyncio.run(run_login(settings, name, phone, simulate, qr=qr)))
 
 

@@ -48,6 +48,8 @@ ALLOWED: dict[str, str] = {
     "tg_session_strings": "comma-separated Telethon string sessions",
     "channel": "one or more chats, comma-separated: @name, t.me/name, t.me/c/<id>, an id or an invite link",
     "topic": "a forum topic id (1 = General) from 1 to 2147483647",
+    "events_file": "a file path (not a directory)",
+    "hook_concurrency": "an integer from 1 to 64",
     "watch_interval": "a number of seconds greater than 0 (at most 86400)",
     "watch_settle_seconds": "a number of seconds from 0 to 3600",
     "start_message_id": "a message id of at least 1 (and at most 2147483647)",
@@ -157,6 +159,10 @@ class Settings(BaseSettings):
     topic: int | None = Field(None, ge=1, le=MAX_INT32)  # only this forum topic
     comments: bool = False  # also the media of the comments under the posts
     new_only: bool = False  # only what is newer than what earlier runs settled (tgfetch.incremental)
+    events_file: Path | None = None  # one JSON object per line for each event (tgfetch.events)
+    on_file_exec: str | None = None  # a command run after each file is final (tgfetch.hooks)
+    on_album_exec: str | None = None  # a command run after each album is final
+    hook_concurrency: int = Field(2, ge=1, le=64)
     watch_interval: float = Field(30.0, gt=0, le=86400, allow_inf_nan=False)  # seconds between polls
     watch_settle_seconds: float = Field(5.0, ge=0, le=3600, allow_inf_nan=False)  # an album's quiet time
 
@@ -203,13 +209,13 @@ class Settings(BaseSettings):
             raise ValueError("not 32 hexadecimal digits")
         return v
 
-    @field_validator("state_db", "log_file", "download_dir", mode="before")
+    @field_validator("state_db", "log_file", "download_dir", "events_file", mode="before")
     @classmethod
     def _empty_path(cls, v: Any) -> Any:
         # An empty path means the default (as an empty variable does), never the current folder.
         return None if isinstance(v, str) and not v.strip() else v
 
-    @field_validator("state_db", "log_file")
+    @field_validator("state_db", "log_file", "events_file")
     @classmethod
     def _file_path(cls, v: Path | None) -> Path | None:
         if v is not None and _kind(v) == "dir":
@@ -303,6 +309,16 @@ class Settings(BaseSettings):
         every = parse_proxy(self.proxy.get_secret_value()) if self.proxy and self.proxy.get_secret_value() else None
         each = parse_proxies(self.tg_proxies.get_secret_value()) if self.tg_proxies is not None else {}
         return every, each
+
+    def secret_values(self) -> list[str]:
+        """Every secret the settings hold (what logs, events, hooks' environments and reports must not show)."""
+        out = [x.get_secret_value() for x in self.tg_session_strings]
+        for secret in (self.tg_api_hash, self.redis_url):
+            if secret is not None:
+                out.append(secret.get_secret_value())
+        every, each = self.proxies()
+        out += [x for spec in (every, *each.values()) if spec is not None for x in spec.secrets]
+        return [x for x in out if x]
 
     def proxy_for(self, name: str) -> ProxySpec | None:
         """The proxy account `name` connects through (TG_PROXIES, else PROXY, else none)."""

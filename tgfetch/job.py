@@ -10,12 +10,13 @@ accounts balanced over all of them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,9 +29,10 @@ from tgfetch.download.layout import backup_dir
 from tgfetch.download.scheduler import Scheduler
 from tgfetch.download.stats import ClientStats
 from tgfetch.download.tasks import Pending, resume, works
-from tgfetch.errors import TelegramAccessError, UsageError
+from tgfetch.errors import EXIT_FAILED_FILES, EXIT_INTERRUPTED, EXIT_OK, TelegramAccessError, TgfetchError, UsageError
 from tgfetch.incremental import new_parts, record_settled
 from tgfetch.model import LoadBalanceMetric, MessageCollection, TaskDistributionResult
+from tgfetch.notify import ChatInfo, JobObserver, open_observer
 from tgfetch.outcome import ChatPart, JobReport, client_summary
 from tgfetch.selection import SelectionResult, select
 from tgfetch.targets import Target
@@ -127,7 +129,7 @@ async def download_job(
     """Scan, plan (once, over every chat) and download the media of the job's chats; see `download_channel`."""
     t0 = time.monotonic()
     run = RunOptions(monitor, stealing, backups, on_plan, on_abort, distributor)
-    async with open_job(clients, targets, settings, dest) as job:
+    async with open_job(clients, targets, settings, dest) as job, observing(job, settings, run) as run:
         report = await run_round(job, settings, run, t0)
     if not any(a.dead is None for a in job.accounts.values()):
         raise TelegramAccessError("every account lost access during the job; state kept, rerun with working sessions")
@@ -144,9 +146,38 @@ class RunOptions:
     on_plan: OnPlan | None = None
     on_abort: Callable[[JobReport], Any] | None = None
     distributor: TaskDistributor | None = None
+    observer: JobObserver | None = None  # events and hooks (None: the job opens its own when configured)
 
 
 Hold = Callable[[ScanResult], ScanResult]
+
+
+@contextlib.asynccontextmanager
+async def observing(job: JobContext, settings: Settings, run: RunOptions) -> AsyncIterator[RunOptions]:
+    """The job's events and hooks around its rounds: job_started … job_done, hooks drained at the end."""
+    chats = {p.number: ChatInfo(p.label, p.ref.channel_id, root) for p, (root, _) in
+             zip(job.parts, job.disk.folders.values(), strict=True)}
+    observer = run.observer or open_observer(settings, {n: s for n, (_, s) in job.disk.folders.items()}, chats)
+    if observer is None:
+        yield run
+        return
+    observer.started(settings, job.alive)
+    on_abort = run.on_abort
+
+    def aborted(report: JobReport) -> None:
+        observer.last = report
+        if on_abort is not None:
+            on_abort(report)
+
+    code = EXIT_INTERRUPTED
+    try:
+        yield dataclasses.replace(run, observer=observer, on_abort=aborted)
+        code = EXIT_OK if observer.last is None or observer.last.ok else EXIT_FAILED_FILES
+    except TgfetchError as exc:
+        code = exc.exit_code
+        raise
+    finally:
+        await observer.finish(observer.last, code)
 
 
 async def run_round(job: JobContext, settings: Settings, run: RunOptions, t0: float | None = None,
@@ -167,8 +198,10 @@ async def run_round(job: JobContext, settings: Settings, run: RunOptions, t0: fl
     stages["scan"] = time.monotonic() - t0 - sum(stages.values())
     chosen = choose(scan, settings)  # filtered-out files cost no getFile call and no plan weight
     pending = resume(chosen.groups, settings.file_name_template, job.disk)
+    if run.observer is not None:
+        run.observer.expect(pending)
     dl = _Download(job, scan, pending, stealing=run.stealing, backups=run.backups, distributor=run.distributor,
-                   chosen=chosen)
+                   chosen=chosen, observer=run.observer)
     try:
         await dl.go(run.monitor, run.on_plan, stages, t0)
     except BaseException as exc:
@@ -179,6 +212,8 @@ async def run_round(job: JobContext, settings: Settings, run: RunOptions, t0: fl
         raise
     report = dl.report(first, last, stages, time.monotonic() - t0)
     record_settled(job.parts, scan, report.failures, stores)
+    if run.observer is not None:
+        run.observer.last = report
     return report
 
 
@@ -186,8 +221,10 @@ class _Download:
     """The plan-and-download part of one `download_channel` call."""
 
     def __init__(self, job: JobContext, scan: ScanResult, pending: Pending, *, stealing: bool, backups: bool,
-                 distributor: TaskDistributor | None = None, chosen: SelectionResult | None = None) -> None:
+                 distributor: TaskDistributor | None = None, chosen: SelectionResult | None = None,
+                 observer: JobObserver | None = None) -> None:
         self.job, self.scan, self.pending, self.distributor = job, scan, pending, distributor
+        self.observer = observer
         self.dropped = {r: dataclasses.asdict(d) for r, d in (chosen.dropped.items() if chosen else ()) if d.messages}
         self.stealing, self.backups = stealing, backups
         self.alive = job.alive
@@ -212,11 +249,14 @@ class _Download:
                                     distributor=self.distributor)
         if on_plan is not None:
             on_plan(self.plan, self.scan)
+        if self.observer is not None:
+            self.observer.planned(self.plan)
         per_client = works(self.pending, {a.client_name: a.message_groups for a in self.plan.client_assignments},
                            self.job.disk)
         scheduler = Scheduler(per_client, self.learned, stealing=self.stealing, backups=self.backups)
         self.engine = DownloadEngine(self.job.disk, scheduler, self.alive, self.stats,
                                      settings.max_concurrent_downloads_per_client, settings.max_file_retries)
+        self.engine.downloader.observer = self.observer
         stages["plan"] = time.monotonic() - t0 - sum(stages.values())
         if monitor is None:
             await self.engine.run()

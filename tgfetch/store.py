@@ -12,7 +12,7 @@ drop the last few commits). The file is created with mode 0600. Secrets
 (session strings, api_hash, phone numbers) are never stored; error texts are
 redacted before they are written.
 
-Schema (version 1, kept in ``PRAGMA user_version``)::
+Schema (version 2, kept in ``PRAGMA user_version``; version 1 lacked ``hook_runs``)::
 
     meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)
         -- channel_id, channel_key (@name), template, created_at, free keys
@@ -27,10 +27,24 @@ Schema (version 1, kept in ``PRAGMA user_version``)::
                   updated REAL NOT NULL)
     counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL)
         -- 'fetched_bytes': bytes downloaded from Telegram, kept or not
+    hook_runs(kind TEXT NOT NULL, item INTEGER NOT NULL, status TEXT NOT NULL,
+              event TEXT NOT NULL, command_sha TEXT NOT NULL, exit_code INTEGER,
+              attempts INTEGER NOT NULL, error TEXT NOT NULL, created REAL NOT NULL,
+              updated REAL NOT NULL, PRIMARY KEY(kind, item))
+        -- index hook_runs_status(status)
+        -- one row per hook (`tgfetch.hooks`): kind 'file' (item = message id) or 'album'
+        -- (item = album id); status pending, running, ok, failed or gone (its files left the
+        -- disk before a retry); event: the JSON given on the hook's stdin ('' once ok);
+        -- command_sha: sha256 of the command that ran last (never the command itself);
+        -- exit_code: negative = killed by that signal, NULL = it never exited (timeout,
+        -- could not start); error: the last failure and the tail of the hook's output.
 
 Client speeds are a running EWMA across runs: when a previous value exists,
 ``new = SPEED_ALPHA * observed + (1 - SPEED_ALPHA) * old`` with
 ``SPEED_ALPHA = 0.5`` (for both bytes_per_s and overhead_s); ``samples`` adds up.
+
+A database of an earlier schema is brought up to date when the job opens it
+(``MIGRATIONS``); ``read_state`` reads either version without changing it.
 
 Rows are read by column name (explicit column lists, ``sqlite3.Row``), never by
 position, so a later migration may add columns anywhere in a table.
@@ -64,14 +78,16 @@ __all__ = [
     "SCHEMA_VERSION",
     "SPEED_ALPHA",
     "ClientSpeed",
+    "HOOK_STATUSES",
     "DoneFile",
+    "HookRun",
     "StateCorruptError",
     "StateSnapshot",
     "StateStore",
     "read_state",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SPEED_ALPHA = 0.5
 BUSY_TIMEOUT_MS = 5000
 MAX_ERROR_CHARS = 2000
@@ -96,6 +112,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE TABLE client_speeds(account TEXT PRIMARY KEY, bytes_per_s REAL NOT NULL,"
         " overhead_s REAL NOT NULL, samples INTEGER NOT NULL, updated REAL NOT NULL)",
         "CREATE TABLE counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+    ),
+    (
+        "CREATE TABLE hook_runs(kind TEXT NOT NULL, item INTEGER NOT NULL, status TEXT NOT NULL,"
+        " event TEXT NOT NULL, command_sha TEXT NOT NULL, exit_code INTEGER, attempts INTEGER NOT NULL,"
+        " error TEXT NOT NULL, created REAL NOT NULL, updated REAL NOT NULL, PRIMARY KEY(kind, item))",
+        "CREATE INDEX hook_runs_status ON hook_runs(status)",
     ),
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
@@ -137,7 +159,27 @@ class ClientSpeed:
     updated: float
 
 
-_Record = TypeVar("_Record", DoneFile, ClientSpeed)
+HOOK_STATUSES = ("pending", "running", "ok", "failed", "gone")
+MAX_HOOK_ERROR_CHARS = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class HookRun:
+    """One hook of one file or album (`tgfetch.hooks`) as the state DB keeps it."""
+
+    kind: str  # 'file' (item = message id) or 'album' (item = album id)
+    item: int
+    status: str  # one of HOOK_STATUSES
+    event: str  # the event JSON the hook reads on stdin ('' once it succeeded)
+    command_sha: str  # sha256 of the command that ran last ('' before the first start)
+    exit_code: int | None  # negative: killed by that signal; None: never exited
+    attempts: int  # starts so far
+    error: str  # last failure and the tail of the hook's output (redacted)
+    created: float
+    updated: float
+
+
+_Record = TypeVar("_Record", DoneFile, ClientSpeed, HookRun)
 
 
 def _columns(cls: type[_Record]) -> str:
@@ -152,6 +194,12 @@ def _record(cls: type[_Record], row: sqlite3.Row) -> _Record:
 
 _SELECT_DONE = f"SELECT {_columns(DoneFile)} FROM done_files"
 _SELECT_SPEEDS = f"SELECT {_columns(ClientSpeed)} FROM client_speeds ORDER BY account"
+_SELECT_HOOKS = f"SELECT {_columns(HookRun)} FROM hook_runs"
+_QUEUE_HOOK = (
+    "INSERT INTO hook_runs(kind, item, status, event, command_sha, exit_code, attempts, error, created, updated)"
+    " VALUES (?, ?, 'pending', ?, '', NULL, 0, '', ?, ?) ON CONFLICT(kind, item) DO UPDATE SET"
+    " status = 'pending', event = excluded.event, updated = excluded.updated"
+)
 _REPLACE_DONE = (
     f"INSERT OR REPLACE INTO done_files({_columns(DoneFile)})"
     f" VALUES ({', '.join(':' + f.name for f in fields(DoneFile))})"
@@ -298,6 +346,39 @@ class StateStore:
         """Return the job's cumulative bytes downloaded from Telegram."""
         rows = self._rows("SELECT value FROM counters WHERE name = 'fetched_bytes'")
         return int(rows[0]["value"]) if rows else 0
+
+    # --------------------------------------------------------------- hook runs
+
+    def hook_queued(self, kind: str, item: int, event: str) -> None:
+        """Record a hook as due (pending) with the event it reads; a known one keeps its attempts and error."""
+        now = time.time()
+        self._write((_QUEUE_HOOK, (kind, item, event, now, now)))
+
+    def hook_started(self, kind: str, item: int, command_sha: str) -> None:
+        """Record a hook's start: running, one more attempt (a kill leaves it running: retried next run)."""
+        sql = ("UPDATE hook_runs SET status = 'running', attempts = attempts + 1, command_sha = ?, updated = ?"
+               " WHERE kind = ? AND item = ?")
+        self._write((sql, (command_sha, time.time(), kind, item)))
+
+    def hook_finished(self, kind: str, item: int, status: str, exit_code: int | None, error: str = "") -> None:
+        """Record how a hook ended: 'ok' (its event is dropped), 'failed' or 'gone' (with the redacted error)."""
+        if status not in ("ok", "failed", "gone"):
+            raise ValueError(f"a hook ends ok, failed or gone, not {status!r}")
+        text = "" if status == "ok" else self._redactor.redact(error)[-MAX_HOOK_ERROR_CHARS:]
+        sql = ("UPDATE hook_runs SET status = ?, exit_code = ?, error = ?, updated = ?,"
+               " event = CASE WHEN ? = 'ok' THEN '' ELSE event END WHERE kind = ? AND item = ?")
+        self._write((sql, (status, exit_code, text, time.time(), status, kind, item)))
+
+    def hook_runs(self, *statuses: str) -> list[HookRun]:
+        """Return the hook runs in these statuses (every one when none is given), oldest first."""
+        where = f" WHERE status IN ({', '.join('?' * len(statuses))})" if statuses else ""
+        return [_record(HookRun, r) for r in self._rows(f"{_SELECT_HOOKS}{where} ORDER BY created, kind, item",
+                                                          statuses)]
+
+    def hook_counts(self) -> dict[str, int]:
+        """Return how many hook runs are in each status."""
+        rows = self._rows("SELECT status, count(*) AS n FROM hook_runs GROUP BY status")
+        return {str(r["status"]): int(r["n"]) for r in rows}
 
     # -------------------------------------------------------------------- meta
 

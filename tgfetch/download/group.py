@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Protocol
 
 from tgfetch.download import races
 from tgfetch.download.disk import Disk
@@ -22,9 +23,16 @@ from tgfetch.errors import StorageError
 from tgfetch.model import key_chat, key_id
 from tgfetch.telegram.account import Account
 
-__all__ = ["Downloader", "Prefetch"]
+__all__ = ["Downloader", "Observer", "Prefetch"]
 
 log = logging.getLogger("tgfetch.download")
+
+class Observer(Protocol):
+    """Who hears of files made final and of failures (tgfetch.notify.JobObserver)."""
+
+    def file_done(self, task: FileTask, rec: FileRecord) -> None: ...
+    def file_failed(self, key: int, error: str) -> None: ...
+
 
 Prefetch = Callable[[Account, Pick], Awaitable[None]]
 """Make sure the account holds the messages (fresh file references) of the picked group."""
@@ -43,6 +51,7 @@ class Downloader:
         self.records: dict[int, FileRecord] = {}
         self.failures: dict[int, str] = {}
         self.fatal: BaseException | None = None
+        self.observer: Observer | None = None  # hears each file made final and each failure (events, hooks)
 
     async def prefetch(self, acc: Account, pick: Pick) -> None:
         """Make sure `acc` holds the picked group's messages."""
@@ -114,6 +123,8 @@ class Downloader:
         self.failures[key] = error
         self.stats[name].errors += 1
         self.disk.store_of(key_chat(key)).record_failure(key_id(key), error)
+        if self.observer is not None:
+            self.observer.file_failed(key, error)
         log.error("%s: message %d: %s", name, key_id(key), error)
 
     async def _linked_duplicate(self, name: str, pick: Pick, task: FileTask) -> bool:
@@ -188,6 +199,8 @@ class Downloader:
         rec = FileRecord(task.info.message_id, task.rel.as_posix(), task.info.file_size, sha, name,
                          linked_from=linked_from, chat=task.info.chat)
         self.records[key] = rec
+        if self.observer is not None:
+            self.observer.file_done(task, rec)
         st = self.stats[name]
         st.files += 1
         st.current = rec.path
