@@ -30,7 +30,7 @@ from telethon import TelegramClient, events
 
 from tgfetch.config import Settings
 from tgfetch.context import JobContext, open_job
-from tgfetch.job import JobReport, RunOptions, run_round
+from tgfetch.job import JobReport, RunOptions, observing, run_round
 from tgfetch.model import MessageCollection, MessageGroup
 from tgfetch.targets import Target
 from tgfetch.telegram.parts import merge_scans
@@ -115,7 +115,7 @@ async def watch_job(clients: Mapping[str, TelegramClient], targets: Sequence[Tar
     settings = settings.model_copy(update={"new_only": True})
     settle = AlbumSettle(settings.watch_settle_seconds)
     wake = asyncio.Event()
-    async with open_job(clients, targets, settings, dest) as job:
+    async with open_job(clients, targets, settings, dest) as job, observing(job, settings, run) as run:
         undo = _wake_on_updates(clients, job, wake)
         try:
             done = 0
