@@ -18,9 +18,11 @@
 
 The main server routes every request naming an extra channel to that channel's own `Server` (the same
 handlers as the plain main channel's: contacts.resolveUsername, channels.getChannels/getFullChannel/
-getMessages, messages.getHistory, and CHANNEL_FORUM_MISSING / MSG_ID_INVALID for the thread requests);
+getMessages, messages.getHistory, updates.getChannelDifference, and CHANNEL_FORUM_MISSING / MSG_ID_INVALID for
+the thread requests);
 upload.getFile serves every channel's files from one `FileService` (same byte source, file references and
-faults). With no extra channel nothing is routed and the main chat answers exactly as before.
+faults). With no extra channel nothing is routed and the main chat answers exactly as before. `ExtraChat.messages`
+is the channel as built; what it holds now (after `live` posts, edits and deletions) is its server's `messages()`.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from telethon.tl import functions, types
 from .accounts import Account
 from .base import RpcFail, SimSession
 from .content import SimMessage, derive_int, generate_messages
-from .server import Handler, Server
+from .server import Extension, Handler, Server
 from .threads import NoThreads
 from .tlbuild import Builder
 
@@ -48,6 +50,7 @@ _ROUTED = (
     functions.messages.GetForumTopicsRequest,
     functions.messages.GetRepliesRequest,
     functions.messages.GetDiscussionMessageRequest,
+    functions.updates.GetChannelDifferenceRequest,
 )
 
 
@@ -206,8 +209,9 @@ def _previous(server: Server, kind: type) -> Handler:
 class MoreChannels:
     """Route the requests naming an extra channel to that channel's own server (an `Extension` of the main one)."""
 
-    def __init__(self, chats: Sequence[ExtraChat]) -> None:
+    def __init__(self, chats: Sequence[ExtraChat], extensions: Sequence[Extension] = ()) -> None:
         self.chats = tuple(chats)
+        self._extensions = tuple(extensions)  # more requests each channel's server answers (`live`)
         self._servers: dict[int, Server] = {}
         self._names: dict[str, int] = {c.username.lower(): c.channel_id for c in chats}
 
@@ -216,7 +220,7 @@ class MoreChannels:
         for chat in self.chats:
             self._servers[chat.channel_id] = Server(
                 builder=chat.builder, messages=chat.messages, plan=server.plan, files=server.files,
-                extensions=[NoThreads()],
+                extensions=[NoThreads(), *self._extensions],
             )
         table = {kind: self._route(kind, _previous(server, kind)) for kind in _ROUTED}
         resolve, chans = functions.contacts.ResolveUsernameRequest, functions.channels.GetChannelsRequest

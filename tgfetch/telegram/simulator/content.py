@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import math
 import random
+from collections.abc import Callable, Sequence
 
 from tgfetch.model import MessageInfo
 
@@ -287,3 +288,80 @@ def to_message_info(m: SimMessage) -> MessageInfo | None:
         media_type=m.kind, date=m.date, caption=m.caption, document_id=m.doc_id, dc_id=m.dc_id,
         views=views, forwards=forwards, duration=duration, width=width, height=height,
     )
+
+
+# -- live posts (`live`): messages a running channel receives, by the same rules as the generated ones --------------
+
+#: The kinds a new post may have, weighted like `_single` draws them (a post is never born deleted).
+POST_KINDS = {"text": 16.0, "service": 2.0, "photo": 31.2, "video": 19.5, "document": 19.5, "audio": 7.8}
+REPOST_SHARE = 0.01  # as in `_single`: about 1% of posts repost an earlier document of the channel
+MAX_ALBUM = 10  # core.telegram.org/method/messages.sendMultiMedia: an album holds 2 to 10 media
+
+
+def post_date(msg_id: int) -> dt.datetime:
+    """The date the generated content gives message `msg_id` (a live post is never dated before it)."""
+    return _date(msg_id)
+
+
+def check_kinds(kinds: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    """Return the kinds a post may be drawn from (None: any, by the channel's weights); ValueError if unknown."""
+    if kinds is None:
+        return None
+    chosen = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+    unknown = [k for k in chosen if k not in POST_KINDS]
+    if not chosen or unknown:
+        raise ValueError(f"post kinds must be some of {', '.join(POST_KINDS)}; got {list(chosen)!r}")
+    return chosen
+
+
+def live_rng(seed: int, chat_id: int, msg_id: int, *salt: object) -> random.Random:
+    """The random source of a live message: derived from (seed, chat, id), never from what was posted before."""
+    return random.Random(derive_int("live", seed, chat_id, msg_id, *salt))
+
+
+def live_post(
+    rng: random.Random, msg_id: int, date: dt.datetime, kinds: tuple[str, ...] | None,
+    scale: tuple[float, int | None], reposts: Callable[[], Sequence[SimMessage]],
+) -> SimMessage:
+    """A new single post dated `date`: text, service or media like `_single`, or a repost when `kinds` is None."""
+    if kinds is None and rng.random() < REPOST_SHARE:
+        earlier = reposts()
+        if earlier:
+            orig = rng.choice(earlier)
+            return dataclasses.replace(orig, id=msg_id, grouped_id=None, caption=f"Repost of {orig.id}", date=date)
+    pool = kinds or tuple(POST_KINDS)
+    kind = rng.choices(pool, weights=[POST_KINDS[k] for k in pool])[0]
+    if kind == "text":
+        return dataclasses.replace(_plain(msg_id, "text", f"Text post #{msg_id}: {rng.getrandbits(32):08x}"), date=date)
+    if kind == "service":
+        return dataclasses.replace(_plain(msg_id, "service", ""), date=date)
+    caption = f"Post {msg_id}" if rng.random() < 0.5 else ""
+    return dataclasses.replace(_media(_Gen(rng, *scale), msg_id, kind, None, caption), date=date)
+
+
+def live_album(rng: random.Random, size: int) -> tuple[int, bool, str]:
+    """An album's (grouped_id, documents only, caption of its first member), drawn like `_album` draws them."""
+    grouped_id = (1 << 62) | rng.getrandbits(61)
+    return grouped_id, rng.random() < 0.25, f"Album {grouped_id % 100000} ({size} items)"
+
+
+def live_member(
+    rng: random.Random, msg_id: int, date: dt.datetime, album: tuple[int, bool, str], first: bool,
+    scale: tuple[float, int | None],
+) -> SimMessage:
+    """One member of a live album (`live_album`): a document, or a photo or video; the first carries the caption."""
+    grouped_id, documents, caption = album
+    kind = "document" if documents else ("photo" if rng.random() < 0.65 else "video")
+    return dataclasses.replace(_media(_Gen(rng, *scale), msg_id, kind, grouped_id, caption if first else ""),
+                               date=date)
+
+
+def replaced_media(rng: random.Random, old: SimMessage, caption: str, scale: tuple[float, int | None]) -> SimMessage:
+    """Message `old` with a new file of its kind (new id, size, name, DC, bytes): an edit that replaced the media."""
+    new = _media(_Gen(rng, *scale), old.id, old.kind, old.grouped_id, caption)
+    return dataclasses.replace(new, date=old.date)
+
+
+def deleted_message(old: SimMessage) -> SimMessage:
+    """What is left of a deleted message: its id, kind ``deleted``, nothing else (answered as messageEmpty)."""
+    return dataclasses.replace(_plain(old.id, "deleted", ""), date=old.date)

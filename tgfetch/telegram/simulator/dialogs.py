@@ -7,7 +7,9 @@ is the 101st dialog: finding it takes a second getDialogs page. An account that 
 channel (`SimulatedTelegram.leave`) has no dialog for it. The extra channels
 (`SimulatedTelegram(more_channels=...)`, see `chats`) are dialogs of every account, dated by their own
 last message; dialogs with the same top message date and id follow each other in a fixed order, and
-`offset_peer` says after which of them the next page starts (core.telegram.org/api/offsets).
+`offset_peer` says after which of them the next page starts (core.telegram.org/api/offsets). A channel's
+dialog carries its pts (core.telegram.org/constructor/dialog) and its newest message: a post (`live`) moves
+the channel up the list; the other chats keep their dates.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class _Dialog:
     peer: Any
     entity: Any
     message: Any
+    pts: int | None = None  # a channel's pts (core.telegram.org/constructor/dialog: flags.0, channels only)
 
 
 class Chat(Protocol):
@@ -101,7 +104,9 @@ class DialogService:
         self.builder = builder
         self.others = others
         self._top = _top(messages)
+        self._others_date = self._top.date if self._top is not None else _CREATED  # the other chats stay put
         self._more = [(c.builder, _top(c.messages)) for c in more]  # extra channels: every account is a member
+        self._pts: dict[int, int] = {}  # a channel's pts once it changed (`live`); 1 before
         self._generation = 0
         self._cache: dict[str, list[_Dialog]] = {}
 
@@ -154,7 +159,7 @@ class DialogService:
         tl = [types.Dialog(peer=d.peer, top_message=d.top_id, read_inbox_max_id=d.top_id,
                            read_outbox_max_id=0, unread_count=0, unread_mentions_count=0,
                            unread_reactions_count=0, unread_poll_votes_count=0,
-                           notify_settings=types.PeerNotifySettings()) for d in page]
+                           notify_settings=types.PeerNotifySettings(), pts=d.pts) for d in page]
         messages = [d.message for d in page]
         chats = [d.entity for d in page if not isinstance(d.entity, types.User)]
         users = [d.entity for d in page if isinstance(d.entity, types.User)]
@@ -167,22 +172,30 @@ class DialogService:
         """Return every dialog of `account`, newest top message first."""
         key = f"{account.name}|{account.member}"
         if key not in self._cache:
-            top_date = self._top.date if self._top is not None else _CREATED
+            top_date = self._others_date
             ahead = self.others * 2 // 3  # this many chats had a message after the channel's last one
             out = [self._other(account, i, top_date + dt.timedelta(minutes=ahead - i - (i >= ahead)))
                    for i in range(self.others)]
             if account.member:
-                out.append(self._channel(self.builder, self._top, account, top_date))
-            out += [self._channel(b, top, account, top.date if top else _CREATED) for b, top in self._more]
+                out.append(self._channel(self.builder, self._top, account))
+            out += [self._channel(b, top, account) for b, top in self._more]
             self._cache[key] = sorted(out, key=lambda d: (d.date, d.top_id), reverse=True)
         return self._cache[key]
 
-    @staticmethod
-    def _channel(builder: Builder, top: SimMessage | None, account: Account, date: dt.datetime) -> _Dialog:
+    def update_channel(self, channel_id: int, top: SimMessage | None, pts: int) -> None:
+        """A channel changed (`live`: a post, an edit, a deletion): its dialog's top message and pts."""
+        if channel_id == self.builder.channel_id:
+            self._top = top
+        self._more = [(b, top if b.channel_id == channel_id else t) for b, t in self._more]
+        self._pts[channel_id] = pts
+        self._cache.clear()
+
+    def _channel(self, builder: Builder, top: SimMessage | None, account: Account) -> _Dialog:
         peer = builder.peer
-        top_id = top.id if top is not None else 0
+        top_id, date = (top.id, top.date) if top is not None else (0, _CREATED)
         message = types.Message(id=top_id, peer_id=peer, date=date, message="", post=True)
-        return _Dialog(date, top_id, peer, builder.channel(account), message)
+        pts = self._pts.get(builder.channel_id, 1)
+        return _Dialog(date, top_id, peer, builder.channel(account), message, pts)
 
     def _other(self, account: Account, i: int, date: dt.datetime) -> _Dialog:
         kind = i % 3

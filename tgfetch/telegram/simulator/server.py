@@ -72,8 +72,7 @@ class Server:
         self.plan = plan
         self.files = files
         self.login = login
-        self._by_id = {m.id: m for m in messages}
-        self._visible = [m.id for m in messages if m.kind != "deleted"]  # ascending
+        self._load(messages)
         self._handlers: dict[type, Handler] = {
             functions.help.GetConfigRequest: self._config,
             functions.help.GetAppConfigRequest: lambda s, d, r: make_app_config(r.hash),
@@ -98,6 +97,34 @@ class Server:
             self._handlers.update(dialogs.handlers())
         for extension in extensions:
             self._handlers.update(extension.handlers(self))
+
+    def _load(self, messages: Sequence[SimMessage]) -> None:
+        self._by_id = {m.id: m for m in messages}
+        self._visible = [m.id for m in messages if m.kind != "deleted"]  # ascending
+        self._snapshot: tuple[SimMessage, ...] | None = tuple(messages)
+        # The channel's pts (core.telegram.org/api/updates): `live` adds each event's pts_count.
+        self.pts = 1
+        self.edit_dates: dict[int, dt.datetime] = {}  # edited messages (`live`): their edit_date
+
+    def messages(self) -> tuple[SimMessage, ...]:
+        """Every message id of the channel as it is now, in id order (deleted ones included)."""
+        if self._snapshot is None:
+            self._snapshot = tuple(self._by_id.values())
+        return self._snapshot
+
+    def put(self, msg: SimMessage) -> None:
+        """Add a message after the last id, or replace one (an edit, a deletion): every answer reads it (`live`)."""
+        old = self._by_id.get(msg.id)
+        if old is None and self._by_id and msg.id <= next(reversed(self._by_id)):
+            raise ValueError(f"message {msg.id} is neither known nor after the last id")
+        self._by_id[msg.id] = msg
+        self._snapshot = None
+        was, now = old is not None and old.kind != "deleted", msg.kind != "deleted"
+        at = bisect.bisect_left(self._visible, msg.id)
+        if was and not now:
+            del self._visible[at]
+        elif now and not was:
+            self._visible.insert(at, msg.id)
 
     def handler(self, request_type: type) -> Handler:
         """Return the handler of `request_type` (KeyError if none), e.g. for an extension to wrap."""
@@ -189,14 +216,17 @@ class Server:
             chat_photo=types.PhotoEmpty(id=0),
             notify_settings=types.PeerNotifySettings(),
             bot_info=[],
-            pts=1,
+            pts=self.pts,
             participants_count=1234,
         )
         return types.messages.ChatFull(full_chat=full, chats=[self.builder.channel(account)], users=[])
 
     def message(self, account: Account, msg_id: int) -> Any:
-        """Return the TL message `msg_id` as `account` sees it."""
-        return self.builder.message(self._by_id.get(msg_id), msg_id, account)
+        """Return the TL message `msg_id` as `account` sees it (with its edit_date once edited)."""
+        message = self.builder.message(self._by_id.get(msg_id), msg_id, account)
+        if msg_id in self.edit_dates and isinstance(message, types.Message):
+            message.edit_date = self.edit_dates[msg_id]
+        return message
 
     def find(self, msg_id: int) -> SimMessage | None:
         """Return the SimMessage with this id, if any."""
@@ -215,7 +245,7 @@ class Server:
 
     def _channel_messages_result(self, account: Account, msgs: list[Any], count: int) -> Any:
         return types.messages.ChannelMessages(
-            pts=1, count=count, messages=msgs, topics=[], chats=[self.builder.channel(account)],
+            pts=self.pts, count=count, messages=msgs, topics=[], chats=[self.builder.channel(account)],
             users=self.builder.related_users(account, msgs),
         )
 

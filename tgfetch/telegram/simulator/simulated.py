@@ -12,7 +12,7 @@ from telethon.tl.alltlobjects import LAYER
 
 from .accounts import Account
 from .base import SimSession
-from .chats import ChannelArg, ExtraChat, MoreChannels, Shape, build_chats, find_chat
+from .chats import ChannelArg, ExtraChat, MoreChannels, Shape, build_chats
 from .comments import CommentsService
 from .content import SimMessage, derive_int, generate_messages
 from .dialogs import DialogService
@@ -21,6 +21,7 @@ from .faults import FaultPlan, parse_faults
 from .filebytes import ByteSource
 from .files import FileService
 from .forum import ForumBuilder, ForumLayout, ForumService, Topic, layout_forum
+from .live import Live, LiveChannels
 from .login import LoginService
 from .sender import FakeSender
 from .server import PUBLIC_USER, Extension, Server
@@ -79,14 +80,24 @@ def _check_threads(forum_topics: int, comments: bool) -> None:
         raise ValueError("forum_topics and comments exclude each other: a forum is a supergroup, not a channel")
 
 
+def _fixed(builder: Builder) -> str | None:
+    """Why the main chat takes no live post (a forum, a channel with comments); None for a plain channel."""
+    return "a forum" if isinstance(builder, ForumBuilder) else (
+        "a channel with comments" if isinstance(builder, CommentedBuilder) else None)
+
+
 def _group_id(seed: int, channel_id: int) -> int:
     """Return the id of the channel's discussion group (never the channel's own)."""
     group_id = 1_000_000_000 + derive_int("discussion", seed, channel_id, bits=30)
     return group_id + 1 if group_id == channel_id else group_id
 
 
-class SimulatedTelegram:
-    """An offline Telegram: one channel (or forum), more plain channels, any number of accounts, injectable faults."""
+class SimulatedTelegram(LiveChannels):
+    """An offline Telegram: one channel (or forum), more plain channels, any number of accounts, injectable faults.
+
+    Its plain channels are live (`live`): ``post``, ``post_album``, ``delete`` and ``edit`` change them while
+    clients run, and ``self.live`` (a `live.Live`) reads their pts and events.
+    """
 
     public_user = PUBLIC_USER  # the username of a user, not a channel: resolving it gives a user
     forum: ForumLayout | None = None  # the topics, with forum_topics
@@ -120,16 +131,16 @@ class SimulatedTelegram:
         self.seed = seed
         self.channel_username = channel
         self.channel_id = channel_id or 1_000_000_000 + derive_int("channel", seed, channel, bits=30)
-        self.first_id, self.last_id = first_id, first_id + messages - 1
+        self.first_id = first_id  # `last_id`: the last id now
         self.fault_plan, self.encrypt = parse_faults(faults), encrypt
         self._bandwidth, self._latency, self._jitter = bandwidth, latency, jitter
         self._messages = tuple(generate_messages(seed, messages, first_id, size_scale, max_file_size))
         builder, threads = self._chat(forum_topics, comments, size_scale, max_file_size)
         self._more = self._extra_chats(Shape(seed, messages, size_scale, max_file_size), more_channels)
-        self._by_id = {m.id: m for m in self._messages}
         self._bytes = ByteSource(seed)
         self._accounts: dict[str, Account] = {}
         self._dialogs = DialogService(seed, builder, self._messages, other_dialogs, self._more)
+        self.live = Live(seed, self.channel_id, self._dialogs, (size_scale, max_file_size), _fixed(builder))
         self._login = LoginService(seed, builder, login_code, password, token_ttl=login_token_ttl)
         self._server = self._make_server(builder, self._login, threads)
 
@@ -167,15 +178,15 @@ class SimulatedTelegram:
             files=FileService(self.seed, files, self._bytes, self.fault_plan),
             login=login,
             dialogs=self._dialogs,
-            extensions=[threads, MoreChannels(self._more)] if self._more else [threads],
+            extensions=[threads, self.live, *([MoreChannels(self._more, [self.live])] if self._more else [])],
         )
 
     # -- content --------------------------------------------------------------
 
     @property
     def messages(self) -> Sequence[SimMessage]:
-        """Every message id of the channel, in id order (deleted ones included)."""
-        return self._messages
+        """Every message id of the channel as it is now, in id order (deleted ones included)."""
+        return self._server.messages()
 
     @property
     def channels(self) -> list[tuple[str, int]]:
@@ -186,17 +197,15 @@ class SimulatedTelegram:
         """Every message id of a chat (by username or id: the main chat, an extra channel, the discussion group)."""
         name = chat.lower().lstrip("@") if isinstance(chat, str) else None
         if chat == self.channel_id or name == self.channel_username.lower():
-            return self._messages
+            return self._server.messages()
         if self.discussion and chat == self.discussion.group_id:
             return self.discussion.messages
-        return find_chat(self._more, chat).messages
+        return self.live.server(chat).messages()
 
     def message(self, message_id: int, chat_id: int | None = None) -> SimMessage:
-        """Return one message of the channel (or of the chat `chat_id`); KeyError if there is none."""
-        if chat_id in (None, self.channel_id):
-            return self._by_id[message_id]
+        """Return one message of the channel (or of the chat `chat_id`) as it is now; KeyError if there is none."""
         if not self.discussion or chat_id != self.discussion.group_id:
-            return find_chat(self._more, chat_id).message(message_id)
+            return self.live.message(message_id, chat_id)
         entry = self.discussion.entry(message_id)
         if entry is None:
             raise KeyError(f"no message {message_id} in chat {chat_id}")
@@ -308,6 +317,7 @@ class SimulatedTelegram:
         return self._make_client(session, api_id, api_hash, client_kwargs)
 
     def _make_client(self, session: SimSession, api_id: int, api_hash: str, kwargs: dict[str, Any]) -> TelegramClient:
+        self.live.track(session)  # its home connection gets the channels' updates
         string_session = StringSession()
         string_session.set_dc(HOME_DC, *_HOME_ADDRESS)
         client = SimClient(string_session, api_id, api_hash, **kwargs)
