@@ -282,7 +282,8 @@ async def download(opts: CommandOptions) -> int:
 
 @cli.command()
 @options(_COMMON, _CHANNEL, _SCAN, _SELECTION, _MODE, _METRIC, _FILES, _NOTIFY, _QUIET, _SIMULATION, _WATCH)
-@click.option("--rounds", type=click.IntRange(1), default=None, help="Stop after this many rounds (default: never).")
+@click.option("--rounds", type=click.IntRange(1, 1_000_000), default=None,
+              help="Stop after this many rounds (default: never).")
 @run_command
 async def watch(opts: CommandOptions, rounds: int | None) -> int:
     """Follow the chats and download new posts as they arrive (Ctrl-C stops; the state resumes)."""
