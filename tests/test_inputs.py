@@ -97,6 +97,8 @@ def _base(command: str, tmp: Path) -> list[str]:
         return ["demo", "--messages", "5", "--dest", str(tmp / "demo")]
     if command == "verify":
         return ["verify", str(tmp / "dl")]
+    if command == "accounts":
+        return ["accounts", *SIM, "--dest", str(tmp / "dl")]
     if command == "watch":
         return ["watch", *SIM, "--dest", str(tmp / "dl"), "--rounds", "1"]
     if command == "topics":

@@ -71,6 +71,12 @@ def check_strategy(settings: Settings) -> None:
 
 def job_clients(opts: CommandOptions) -> tuple[dict[str, TelegramClient], list[Target]]:
     """The clients and chats of a job (simulated or from settings and the command line's links)."""
+    clients, targets, _ = job_setup(opts)
+    return clients, targets
+
+
+def job_setup(opts: CommandOptions) -> tuple[dict[str, TelegramClient], list[Target], Any]:
+    """The clients and chats of a job, and the simulated Telegram (None with real accounts)."""
     from tgfetch.telegram.peers import parse_channel
 
     s = opts.settings
@@ -83,11 +89,11 @@ def job_clients(opts: CommandOptions) -> tuple[dict[str, TelegramClient], list[T
                               topic=s.topic, comments=s.comments)]
         # The simulated chats' ids start at --sim-first-id: no need to scan the ids before it.
         return clients, [t if t.is_links or t.first_id else dataclasses.replace(t, first_id=tg.first_id)
-                         for t in targets]
+                         for t in targets], tg
     if not targets:
         raise UsageError("CHANNEL is not set: give --channel @name (or set CHANNEL) or message links, "
                          "or try the simulated channel: tgfetch download --simulate")
-    return build_clients(s), targets
+    return build_clients(s), targets, None
 
 
 async def _interruptible(coro: Awaitable[T]) -> T:
@@ -268,9 +274,10 @@ async def run_demo(dest: Path, messages: int) -> int:
 
 async def run_watch(opts: CommandOptions, rounds: int | None) -> int:
     """Run `watch`: follow the chats, a new-only round at every poll or update, until Ctrl-C."""
+    from tgfetch.telegram.simulator.feed import feed
     from tgfetch.watch import watch_job
 
-    clients, targets = job_clients(opts)
+    clients, targets, sim = job_setup(opts)
     if any(t.is_links for t in targets):
         raise UsageError("watch follows chats: give CHANNEL (or --channel), not message links")
     console = _console()
@@ -279,6 +286,8 @@ async def run_watch(opts: CommandOptions, rounds: int | None) -> int:
     def on_round(report: JobReport, held: set[tuple[int, int]]) -> None:
         count["n"] += 1
         new = report.downloaded
+        if not new and not report.failures and not held:
+            return  # a poll that found nothing: no line
         line = (f"round {count['n']}: {len(new)} new file(s), {human_bytes(sum(f.size for f in new))}, "
                 f"{len(report.failures)} failed")
         if held:
@@ -287,9 +296,15 @@ async def run_watch(opts: CommandOptions, rounds: int | None) -> int:
 
     console.print(f"watching {', '.join(t.chat.text for t in targets)}: a poll every "
                   f"{opts.settings.watch_interval:g}s (sooner on updates); Ctrl-C stops, the state resumes")
-    async with _connected(clients):
-        await _interruptible(watch_job(clients, targets, opts.settings.download_dir, opts.settings, RunOptions(),
-                                       on_round=on_round, rounds=rounds))
+    live = opts.simulate.live if opts.simulate is not None else 0
+    posts = asyncio.ensure_future(feed(sim, live)) if sim is not None and live else None
+    try:
+        async with _connected(clients):
+            await _interruptible(watch_job(clients, targets, opts.settings.download_dir, opts.settings,
+                                           RunOptions(), on_round=on_round, rounds=rounds))
+    finally:
+        if posts is not None:
+            posts.cancel()
     return EXIT_OK
 
 

@@ -162,6 +162,9 @@ _SIMULATION: list[Callable[[F], F]] = [
     click.option("--sim-topics", type=click.IntRange(0, 1000), default=0, show_default=True,
                  help="Make the simulated chat a forum with this many topics (besides General)."),
     click.option("--sim-comments", is_flag=True, help="Give the simulated channel a discussion group with comments."),
+    click.option("--sim-live", type=click.IntRange(0, 10_000), default=0, show_default=True,
+                 help="The simulated channel keeps receiving posts: this many (singles, and albums member by "
+                      "member), one every 0.3 s while the job runs."),
     click.option("--sim-channels", metavar="NAME[,NAME]",
                  help="More simulated channels, by username (for jobs of several chats)."),
 ]

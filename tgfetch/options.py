@@ -33,6 +33,7 @@ class SimOptions:
     topics: int = 0  # a forum with this many topics
     comments: bool = False  # a channel with a discussion group
     channels: str | None = None  # more channels, comma-separated usernames
+    live: int = 0  # posts the channel receives while the job runs (simulator.feed)
 
 
 @dataclass(frozen=True)
