@@ -12,6 +12,9 @@ counted only while it is not held by a FLOOD_WAIT; approximate, since requests a
 flight are still answered during a wait).  Two last scenarios are a second run on the
 same accounts: a first (c) run measured their speeds, and (b) and (c) then plan with them
 (LOAD_BALANCE_METRIC=estimated_time), so the plan is balanced and stealing has little to do.
+The short job (issue 15): three accounts of 1, 3 and 9 MiB/s that the planner does not know,
+about 120 MiB in files of at most 2 MiB (about 9 s at the ideal bound): the end-game is a large
+share of such a run, so the slow account's last files must be backed up or taken over.
 Also reported, per variant: the download stage's getMessages calls (an account fetches the
 messages it did not scan itself, in batches of up to 200 ids, just before downloading them),
 the least any run needs for the same split of files ("least": per account, the files it
@@ -20,8 +23,10 @@ the extra calls stealing cost: (c)'s calls minus (b)'s, against the scan's calls
 make fewer calls than (b): once the speeds are measured it gives groups back to the accounts
 that scanned them and moves the largest ones, so slow accounts fetch nothing.
 
-    python bench/makespan.py            # full: 3 and 10 accounts, with and without flood-waits
+    python bench/makespan.py            # full: 3 and 10 accounts, with and without flood-waits, the short job
     python bench/makespan.py --quick
+    python bench/makespan.py --only short --repeat 5   # the short job, five times
+    python bench/makespan.py --default-only --repeat 3  # only (c), each scenario three times
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import asyncio
 import math
 import random
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -52,6 +58,7 @@ class Scenario:
     faults: str | None
     contrast: bool = True  # run (a) and (b) too
     learned: bool = False  # a second run: the accounts' speeds were measured by a first one
+    channel: tuple[tuple[str, object], ...] = ()  # SimulatedTelegram arguments replacing the bench's own
 
 
 @dataclass(frozen=True)
@@ -110,13 +117,14 @@ class Outcome:
     scan_calls: int
     flood_s: tuple[float, ...]  # seconds each account spent in FLOOD_WAITs
     least_calls: int  # calls needed at 200 ids each for the files each account downloaded but did not scan
+    backups: int = 0  # backup copies (and end-game take-overs) started
 
 
 async def run_one(sim_args: dict[str, object], sc: Scenario, v: Variant, dest: Path,
                   history: Path | None = None) -> Outcome:
     """One download into `dest`; with `history` (a state DB holding measured speeds), planned with
     LOAD_BALANCE_METRIC=estimated_time on a copy of it."""
-    sim = SimulatedTelegram(**sim_args, faults=sc.faults)  # type: ignore[arg-type]
+    sim = SimulatedTelegram(**{**sim_args, **dict(sc.channel)}, faults=sc.faults)  # type: ignore[arg-type]
     clients = {f"client{i + 1}": sim.client(f"client{i + 1}", bandwidth=bw) for i, bw in enumerate(sc.bandwidths)}
     extra: dict[str, object] = {}
     if history is not None:
@@ -136,7 +144,8 @@ async def run_one(sim_args: dict[str, object], sc: Scenario, v: Variant, dest: P
     wire = sum(sim.rpc_counts(n)["GetMessagesRequest"] for n in clients)
     return Outcome(rep.stage_seconds.get("download", rep.elapsed_s), steals,
                    wire - rep.scan.range_calls - rep.scan.edge_calls, rep.scan.range_calls,
-                   tuple(rep.clients[n]["flood_wait_s"] for n in clients), least_calls(rep))
+                   tuple(rep.clients[n]["flood_wait_s"] for n in clients), least_calls(rep),
+                   sum(c["backups"] for c in rep.clients.values()))
 
 
 def least_calls(rep: JobReport) -> int:
@@ -149,61 +158,99 @@ def least_calls(rep: JobReport) -> int:
     return sum(-(-n // 200) for n in foreign.values())
 
 
-async def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--messages", type=int, default=2000)
-    ap.add_argument("--scale", type=float, default=0.1)
-    a = ap.parse_args()
-    messages = 1000 if a.quick else a.messages
-    sim_args: dict[str, object] = {"seed": 11, "messages": messages, "first_id": 1, "size_scale": a.scale}
+MIB = 1 << 20
+SHORT_SEEDS = (6, 7, 8, 11)  # channels whose end-game differs: a big album started blind on the slow account, or not
+
+
+def short_jobs() -> list[Scenario]:
+    """The short job on a few channels: ~110-130 MiB each (about 250 files of at most 2 MiB, 190 groups)."""
+    return [Scenario(f"short job 1/3/9 MiB/s, seed {seed}", (1 * MIB, 3 * MIB, 9 * MIB), None, contrast=False,
+                     channel=(("seed", seed), ("messages", 300), ("size_scale", 0.18), ("max_file_size", 2 * MIB)))
+            for seed in SHORT_SEEDS]
+
+
+def scenarios(quick: bool) -> list[Scenario]:
+    """The bench's scenarios (`quick`: the first one and the short job)."""
     three = lognormal_bandwidths(3, 1, 8e6)
-    scenarios = [Scenario("3 accounts", three, None)]
-    if not a.quick:
-        # Random FLOOD_WAIT_1 on a share of getFile calls.  A waiting account fetches nothing,
-        # so the waits themselves cost about rate x calls/s of each account's time (~3 % at
-        # 0.1 %, ~6 % at 0.2 %, ~30 % at 1 %); the flood-aware column takes that out.
-        flood = "flood:GetFileRequest:rate={}:seconds=1"
-        ten = lognormal_bandwidths(10, 2, 3e6)
-        scenarios += [Scenario("10 accounts", ten, None),
-                      Scenario("3 accounts + flood-waits 0.1 %", three, flood.format(0.001)),
-                      Scenario("3 accounts + flood-waits 0.2 %", three, flood.format(0.002), contrast=False),
-                      Scenario("3 accounts + flood-waits 1 %", three, flood.format(0.01), contrast=False),
-                      Scenario("3 accounts, speeds learned", three, None, learned=True),
-                      Scenario("10 accounts, speeds learned", ten, None, learned=True)]
-    probe = SimulatedTelegram(**sim_args)  # type: ignore[arg-type]
+    if quick:
+        return [Scenario("3 accounts", three, None), *short_jobs()]
+    # Random FLOOD_WAIT_1 on a share of getFile calls.  A waiting account fetches nothing,
+    # so the waits themselves cost about rate x calls/s of each account's time (~3 % at
+    # 0.1 %, ~6 % at 0.2 %, ~30 % at 1 %); the flood-aware column takes that out.
+    flood = "flood:GetFileRequest:rate={}:seconds=1"
+    ten = lognormal_bandwidths(10, 2, 3e6)
+    return [Scenario("3 accounts", three, None),
+            Scenario("10 accounts", ten, None),
+            Scenario("3 accounts + flood-waits 0.1 %", three, flood.format(0.001)),
+            Scenario("3 accounts + flood-waits 0.2 %", three, flood.format(0.002), contrast=False),
+            Scenario("3 accounts + flood-waits 1 %", three, flood.format(0.01), contrast=False),
+            Scenario("3 accounts, speeds learned", three, None, learned=True),
+            Scenario("10 accounts, speeds learned", ten, None, learned=True),
+            *short_jobs()]
+
+
+async def run_scenario(sim_args: dict[str, object], sc: Scenario, default_only: bool = False) -> list[float]:
+    """Print one scenario's rows; return the default's ratios to the ideal bound."""
+    probe = SimulatedTelegram(**{**sim_args, **dict(sc.channel)})  # type: ignore[arg-type]
+    lb = ideal(probe, sc.bandwidths)
+    bw = ", ".join(f"{b / 1e6:.1f}" for b in sc.bandwidths)
     total = sum(m.size for m in probe.media_messages())
-    print(f"channel: {messages} messages, {len(probe.media_messages())} files, {total / 1e6:.1f} MB")
-    print(f"{'scenario':30} {'variant':30} {'makespan s':>10} {'ideal s':>8} {'ratio':>7} {'flood s':>7} "
-          f"{'vs flood-aware':>14} {'getMessages':>11} {'least':>5} {'for steals':>10} {'scan calls':>10}")
-    for sc in scenarios:
-        lb = ideal(probe, sc.bandwidths)
-        bw = ", ".join(f"{b / 1e6:.1f}" for b in sc.bandwidths)
-        print(f"-- {sc.name}: bandwidths MB/s [{bw}]" + (f", faults {sc.faults}" if sc.faults else ""))
-        got: dict[str, Outcome] = {}
-        work = Path(tempfile.mkdtemp(prefix="tgfetch-makespan-"))
-        history = None
-        if sc.learned:  # a first run measures the speeds (not shown); the rows are the second run
-            await run_one(sim_args, sc, VARIANTS[2], work / "first")
-            history = work / "first" / "tgfetch_sim" / ".tgfetch.sqlite"
-        variants = VARIANTS[1:] if sc.learned else VARIANTS if sc.contrast else VARIANTS[2:]
-        for v in variants:
-            dest = work / v.mode / str(v.stealing)
-            try:
-                o = got[v.mode if not v.stealing else "default"] = await run_one(sim_args, sc, v, dest, history)
-            finally:
-                shutil.rmtree(dest, ignore_errors=True)
-            flood = f"{sum(o.flood_s):7.1f} {o.seconds / ideal(probe, sc.bandwidths, o.flood_s):14.3f}" \
-                if sc.faults else f"{'-':>7} {'-':>14}"
-            print(f"{sc.name:30} {v.name:30} {o.seconds:10.2f} {lb:8.2f} {o.seconds / lb:7.3f} {flood} "
-                  f"{o.fetch_calls:11d} {o.least_calls:5d} {o.steal_calls:10d} {o.scan_calls:10d}")
-        shutil.rmtree(work, ignore_errors=True)
-        c, b = got["default"], got.get("media_group_aware")
-        if b is None:
-            continue
+    print(f"-- {sc.name}: bandwidths MB/s [{bw}], {len(probe.media_messages())} files, {total / MIB:.1f} MiB"
+          + (f", faults {sc.faults}" if sc.faults else ""))
+    got: dict[str, Outcome] = {}
+    work = Path(tempfile.mkdtemp(prefix="tgfetch-makespan-"))
+    history = None
+    if sc.learned:  # a first run measures the speeds (not shown); the rows are the second run
+        await run_one(sim_args, sc, VARIANTS[2], work / "first")
+        history = work / "first" / "tgfetch_sim" / ".tgfetch.sqlite"
+    variants = VARIANTS[1:] if sc.learned else VARIANTS if sc.contrast else VARIANTS[2:]
+    for v in variants[-1:] if default_only else variants:
+        dest = work / v.mode / str(v.stealing)
+        try:
+            o = got[v.mode if not v.stealing else "default"] = await run_one(sim_args, sc, v, dest, history)
+        finally:
+            shutil.rmtree(dest, ignore_errors=True)
+        flood = f"{sum(o.flood_s):7.1f} {o.seconds / ideal(probe, sc.bandwidths, o.flood_s):14.3f}" \
+            if sc.faults else f"{'-':>7} {'-':>14}"
+        print(f"{sc.name:36} {v.name:30} {o.seconds:10.2f} {lb:8.2f} {o.seconds / lb:7.3f} {flood} "
+              f"{o.fetch_calls:11d} {o.least_calls:5d} {o.steal_calls:10d} {o.scan_calls:10d} {o.backups:7d}")
+    shutil.rmtree(work, ignore_errors=True)
+    c, b = got["default"], got.get("media_group_aware")
+    if b is not None:
         extra = c.fetch_calls - b.fetch_calls
         print(f"   extra getMessages calls stealing cost: (c) {c.fetch_calls} - (b) {b.fetch_calls} = {extra} "
               f"({100 * extra / c.scan_calls:+.0f} % of the {c.scan_calls} scan calls; target < 1 %)")
+    return [c.seconds / lb]
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="the first scenario and the short job only")
+    ap.add_argument("--messages", type=int, default=2000)
+    ap.add_argument("--scale", type=float, default=0.1)
+    ap.add_argument("--only", default="", help="run only the scenarios whose name contains this text")
+    ap.add_argument("--repeat", type=int, default=1, help="run each scenario this many times (then medians)")
+    ap.add_argument("--default-only", action="store_true", help="run only (c), the default")
+    a = ap.parse_args()
+    messages = 1000 if a.quick else a.messages
+    sim_args: dict[str, object] = {"seed": 11, "messages": messages, "first_id": 1, "size_scale": a.scale}
+    chosen = [sc for sc in scenarios(a.quick) if a.only in sc.name]
+    probe = SimulatedTelegram(**sim_args)  # type: ignore[arg-type]
+    total = sum(m.size for m in probe.media_messages())
+    print(f"channel: {messages} messages, {len(probe.media_messages())} files, {total / 1e6:.1f} MB "
+          "(the short job has its own)")
+    print(f"{'scenario':36} {'variant':30} {'makespan s':>10} {'ideal s':>8} {'ratio':>7} {'flood s':>7} "
+          f"{'vs flood-aware':>14} {'getMessages':>11} {'least':>5} {'for steals':>10} {'scan calls':>10} "
+          f"{'backups':>7}")
+    ratios: dict[str, list[float]] = {}
+    for _ in range(a.repeat):
+        for sc in chosen:
+            ratios.setdefault(sc.name, []).extend(await run_scenario(sim_args, sc, a.default_only))
+    if a.repeat > 1:
+        print("(c) default, ratio to the ideal bound over the runs:")
+        for name, rs in ratios.items():
+            print(f"   {name:36} median {statistics.median(rs):.3f}  min {min(rs):.3f}  max {max(rs):.3f}  "
+                  f"runs {' '.join(f'{r:.3f}' for r in rs)}")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ __all__ = ["DownloadEngine"]
 log = logging.getLogger("tgfetch.download")
 TICK = 0.2  # seconds between speed refreshes
 REBALANCE_TICKS = 5  # ticks between rebalances after the first (which waits for measured speeds)
-IDLE_WAIT = 0.25  # seconds an idle slot sleeps unless the scheduler announces a change
+IDLE_WAIT = 0.1  # seconds an idle slot sleeps unless the scheduler announces a change (the end-game's estimates move)
 
 
 class DownloadEngine:

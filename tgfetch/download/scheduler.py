@@ -1,4 +1,4 @@
-"""Who downloads what next: own queue, rebalancing, released work, steals, end-game backups.
+"""Who downloads what next: own queue, rebalancing, released work, steals, take-overs, backups.
 
 Pure bookkeeping: no I/O, no asyncio; the engine reads it and changes it only
 through its methods, and hears of changes through `on_change`.  Each client's queue starts from the plan, largest
@@ -8,106 +8,30 @@ clients that scanned them, then moved where they finish soonest (`rebalance`).
 An idle client takes released groups (from a dead or long flood-waited client)
 first, then steals the largest unstarted group of the client with the most
 estimated remaining time that it can finish sooner than that client would; a
-group is never split by a steal.  When nothing is left to steal, an idle client
-may start a backup copy of a slow client's group in flight (the first copy to
-finish a file wins).
+group is never split by a steal.  Then it takes over a slower client's group in
+flight that it would have done sooner, or backs up one that has a file done already
+(the first copy with every file wins): `endgame`.
 """
 
 from __future__ import annotations
 
-import bisect
 import functools
 import itertools
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from tgfetch.download import endgame
+from tgfetch.download.endgame import BACKUP_MARGIN, MIN_REFETCH_GAIN, holds, least_gain
+from tgfetch.download.load import DEFAULT_OVERHEAD, DEFAULT_SPEED, ClientState
 from tgfetch.download.work import GroupWork, Pick, PickKind
 
-__all__ = ["ClientState", "Scheduler"]
+__all__ = ["BACKUP_MARGIN", "DEFAULT_OVERHEAD", "DEFAULT_SPEED", "FETCH_BATCH", "ClientState", "Scheduler"]
 
-DEFAULT_SPEED = 1_000_000.0  # bytes/s assumed before anything is measured
-DEFAULT_OVERHEAD = 0.05  # seconds per file before anything is measured
-BACKUP_MARGIN = 1.5  # a backup must promise to finish this many times sooner
 FETCH_BATCH = 200  # message ids per getMessages call
-MIN_REFETCH_GAIN = 0.1  # seconds a move must save when the taker has to fetch the group's messages first
 STEAL_LOOKAHEAD = 256  # queued groups of each victim looked at for one needing no re-fetch
 WARMUP_SECONDS = 1.0  # transfer time each client needs before its measured speed is trusted to rebalance
 ON_TRACK = 0.05  # a plan whose clients' estimated finishes are this close (share of the latest) is kept
 MAX_REBALANCE_MOVES = 100_000  # bound on the groups one rebalance moves (each move shortens the longest queue)
-
-
-@dataclass
-class ClientState:
-    """One client as the scheduler sees it."""
-
-    name: str
-    queue: deque[GroupWork] = field(default_factory=deque)  # unstarted, largest first
-    inflight: list[GroupWork] = field(default_factory=list)
-    queued_bytes: int = 0
-    queued_files: int = 0
-    speed: float = DEFAULT_SPEED
-    overhead: float = DEFAULT_OVERHEAD
-    dead: str | None = None
-    paused: bool = False  # handed its work off (long FLOOD_WAIT)
-    waiting: float = 0.0  # seconds left of a short FLOOD_WAIT (the engine keeps it current)
-    stolen_in: int = 0
-    stolen_out: int = 0
-    backups: int = 0
-    handoffs: int = 0
-    measured_s: float = 0.0  # seconds of transfer behind `speed` (the engine keeps it current)
-
-    def time_for(self, nbytes: int, nfiles: int) -> float:
-        """Estimated seconds for this client to fetch nbytes in nfiles."""
-        return nbytes / max(self.speed, 1.0) + nfiles * self.overhead
-
-    def finish_in(self, nbytes: int, nfiles: int) -> float:
-        """Seconds until this client has fetched nbytes in nfiles, counting a FLOOD_WAIT it sits in."""
-        return self.waiting + self.time_for(nbytes, nfiles)
-
-    @property
-    def est_remaining(self) -> float:
-        """Estimated seconds until this client's queue and groups in flight are done."""
-        nbytes = self.queued_bytes + sum(w.bytes_left for w in self.inflight)
-        nfiles = self.queued_files + sum(len(w.remaining) for w in self.inflight)
-        return self.finish_in(nbytes, nfiles)
-
-    def set_queue(self, works: Iterable[GroupWork]) -> None:
-        """Replace the queue (sorted largest first) and its totals."""
-        self.queue = deque(sorted(works, key=lambda w: (-w.bytes_left, w.group.first_id)))
-        self.queued_bytes = sum(w.bytes_left for w in self.queue)
-        self.queued_files = sum(len(w.remaining) for w in self.queue)
-
-    def add(self, w: GroupWork) -> None:
-        """Queue one more group (at the end: `set_queue` puts it in order)."""
-        self.queue.append(w)
-        self.queued_bytes += w.bytes_left
-        self.queued_files += len(w.remaining)
-
-    def tail_order(self, front_share: float) -> Iterator[GroupWork]:
-        """The queue from the groups started last outwards (those most likely stolen).
-
-        Slots take the queue from both ends, `front_share` of the time from the front;
-        the last groups started are where the two ends meet."""
-        q = self.queue
-        cum = list(itertools.accumulate(self.time_for(w.bytes_left, len(w.remaining)) for w in q))
-        meet = bisect.bisect_left(cum, front_share * cum[-1]) if cum else 0
-        lo, hi = meet - 1, meet
-        while lo >= 0 or hi < len(q):
-            if hi < len(q):
-                yield q[hi]
-                hi += 1
-            if lo >= 0:
-                yield q[lo]
-                lo -= 1
-
-    def take(self, index: int = 0) -> GroupWork:
-        """Remove and return the queued group at `index` (0: the largest, -1: the smallest)."""
-        w = self.queue[index]
-        del self.queue[index]
-        self.queued_bytes -= w.bytes_left
-        self.queued_files -= len(w.remaining)
-        return w
 
 
 class Scheduler:
@@ -122,7 +46,7 @@ class Scheduler:
         backups: bool = True,
     ) -> None:
         speeds = speeds or {}
-        self.clients = {n: ClientState(n, speed=speeds.get(n, DEFAULT_SPEED)) for n in plan}
+        self.clients = {n: ClientState(n, speed=speeds.get(n, DEFAULT_SPEED), learned=n in speeds) for n in plan}
         for name, works in plan.items():
             c = self.clients[name]
             c.set_queue(works)
@@ -186,25 +110,24 @@ class Scheduler:
             return self._start(me, self.released.pop(0), PickKind.RELEASED)
         if self.stealing and (pick := self._steal(me, known)) is not None:
             return pick
-        if self.stealing and (pick := self._migrate(me, known)) is not None:
-            return pick
-        if self.backups:
-            return self._backup(me, known)
-        return None
+        return self._race(me, known)
 
     def _own_index(self, me: ClientState, known: Callable[[GroupWork], bool] | None, smallest: bool) -> int:
         """Where in its queue a slot of `me` takes its next group: the largest (or smallest)
-        one; until the speeds are measured and the work rebalanced, the largest (smallest)
+        one.  Until the speeds are measured and the work rebalanced, the largest (smallest)
         one `me` holds the messages of, so that no getMessages call is spent on a group
-        the rebalance may give to the account that scanned it."""
+        the rebalance may give to the account that scanned it; and a single file before an
+        album: if `me` turns out slow, a single can still move whole to a faster account,
+        an album only until its first file is done (it then stays with `me`)."""
         end = -1 if smallest else 0
         if not self.stealing or self.rebalanced or known is None:
             return end
         order = reversed(me.queue) if smallest else iter(me.queue)
-        for k, w in enumerate(itertools.islice(order, STEAL_LOOKAHEAD)):
-            if known(w):
-                return -k - 1 if smallest else k
-        return end
+        held = [(k, w) for k, w in enumerate(itertools.islice(order, STEAL_LOOKAHEAD)) if known(w)]
+        k = next((k for k, w in held if len(w.files) == 1), held[0][0] if held else None)
+        if k is None:
+            return end
+        return -k - 1 if smallest else k
 
     def warm(self) -> bool:
         """True when every client that has work was measured for WARMUP_SECONDS."""
@@ -257,38 +180,29 @@ class Scheduler:
             else:
                 return
 
-    def _migrate(self, me: ClientState, known: Callable[[GroupWork], bool] | None) -> Pick | None:
-        """Take over a group a much slower client has started but not finished a file of.
-
-        The new owner continues the `.part` files from their offsets, so nothing is fetched
-        twice, and the album stays with one account.
-        """
-        busy = me.est_remaining
-        best: tuple[float, GroupWork, ClientState] | None = None
-        for c, w in self._others_in_flight(me):
-            if w.owner != c.name or w.done_ids or w.finishing:
-                continue  # a file is already finished: moving it would split the group
-            theirs = c.finish_in(w.bytes_left, len(w.remaining))
-            mine = busy + me.time_for(w.bytes_left, len(w.remaining))
-            gain = theirs - mine * BACKUP_MARGIN
-            if gain > _least_gain(me, _holds(w, known)) and (best is None or gain > best[0]):
-                best = (gain, w, c)
-        if best is None:
+    def _race(self, me: ClientState, known: Callable[[GroupWork], bool] | None) -> Pick | None:
+        """Take over (or back up) another client's group in flight that `me` would have done sooner
+        (not before `me`'s speed is known: learned by an earlier run, or measured by this one)."""
+        if not (me.learned or me.measured_s >= WARMUP_SECONDS):
             return None
-        _, w, owner = best
+        race = endgame.race_choice(me, endgame.candidates(me, self.alive), known,
+                                   migrate=self.stealing, backup=self.backups)
+        if race is None:
+            return None
+        if race.kind is PickKind.MIGRATE:
+            return self._take_over(me, race.work, race.owner)
+        race.work.copies.add(me.name)
+        me.inflight.append(race.work)
+        me.backups += 1
+        return Pick(race.work, PickKind.BACKUP, race.owner.name)
+
+    def _take_over(self, me: ClientState, w: GroupWork, owner: ClientState) -> Pick:
+        """`me` continues `owner`'s group from its `.part` files (the album stays with one account)."""
         owner.inflight.remove(w)
         w.copies.discard(owner.name)
         me.stolen_in += 1
         owner.stolen_out += 1
         return self._start(me, w, PickKind.MIGRATE, owner.name)
-
-    def _others_in_flight(self, me: ClientState) -> Iterator[tuple[ClientState, GroupWork]]:
-        """Groups other live clients work on alone, unfinished and unclaimed (race candidates)."""
-        for c in self.alive:
-            if c is not me:
-                for w in c.inflight:
-                    if len(w.copies) == 1 and w.remaining and w.winner is None:
-                        yield c, w
 
     def _start(self, me: ClientState, w: GroupWork, kind: PickKind, victim: str | None = None) -> Pick:
         w.assign(me.name)
@@ -301,20 +215,12 @@ class Scheduler:
         if choice is None:
             return None
         victim, indexes = choice
-        first, *rest = self._take_batch(victim, me, indexes)
+        first, *rest = _take_batch(victim, me, indexes)
         if rest:
             me.set_queue([*me.queue, *rest])
             for w in rest:
                 w.owner = me.name
         return self._start(me, first, PickKind.STEAL, victim.name)
-
-    @staticmethod
-    def _take_batch(victim: ClientState, me: ClientState, indexes: list[int]) -> list[GroupWork]:
-        """Take the groups at `indexes` (ascending) out of `victim`'s queue, in that order."""
-        taken = [victim.take(i) for i in reversed(indexes)][::-1]
-        victim.stolen_out += len(taken)
-        me.stolen_in += len(taken)
-        return taken
 
     def _steal_choice(self, me: ClientState, known: Callable[[GroupWork], bool] | None, *,
                       fetch: bool = True, prefer_held: bool = True) -> tuple[ClientState, list[int]] | None:
@@ -342,7 +248,7 @@ class Scheduler:
                 gain = horizon - mine - me.time_for(w.bytes_left, len(w.remaining))
                 if gain <= 0:
                     continue
-                if prefer_held and _holds(w, known):
+                if prefer_held and holds(w, known):
                     return victim, [i]
                 if fetch and fallback is None and not tried:
                     tried = True
@@ -352,23 +258,6 @@ class Scheduler:
                 if not prefer_held:
                     break
         return fallback
-
-    def _backup(self, me: ClientState, known: Callable[[GroupWork], bool] | None) -> Pick | None:
-        busy = me.est_remaining
-        best: tuple[float, GroupWork, ClientState] | None = None
-        for c, w in self._others_in_flight(me):
-            theirs = c.finish_in(w.bytes_left, len(w.remaining))
-            # A backup fetches the whole group again, so that one account has all of it.
-            mine = busy + me.time_for(sum(f.info.file_size for f in w.files), len(w.files))
-            if theirs - mine * BACKUP_MARGIN > _least_gain(me, _holds(w, known)) and (best is None or theirs > best[0]):
-                best = (theirs, w, c)
-        if best is None:
-            return None
-        _, w, owner = best
-        w.copies.add(me.name)
-        me.inflight.append(w)
-        me.backups += 1
-        return Pick(w, PickKind.BACKUP, owner.name)
 
     def group_left(self, name: str, w: GroupWork) -> None:
         """`name` stops working on `w` (finished, lost a race, or handed it back)."""
@@ -401,12 +290,20 @@ class Scheduler:
         self.notify()
 
 
+def _take_batch(victim: ClientState, me: ClientState, indexes: list[int]) -> list[GroupWork]:
+    """Take the groups at `indexes` (ascending) out of `victim`'s queue, in that order."""
+    taken = [victim.take(i) for i in reversed(indexes)][::-1]
+    victim.stolen_out += len(taken)
+    me.stolen_in += len(taken)
+    return taken
+
+
 def _worth_a_call(me: ClientState, victim: ClientState, start: int, gain: float
                   ) -> tuple[ClientState, list[int]] | None:
     """The batch `me` would take from `victim` from queue index `start` on, if it saves the
     run enough to pay for its getMessages call (one group alone may: then it is the batch)."""
     w = victim.queue[start]
-    least = _least_gain(me, False)
+    least = least_gain(me, False)
     if min(gain, victim.time_for(w.bytes_left, len(w.remaining))) > least:
         return victim, [start]
     batch, saved = _batch(me, victim, start)
@@ -431,17 +328,6 @@ def _batch(me: ClientState, victim: ClientState, start: int) -> tuple[list[int],
         indexes.append(i)
         mine, horizon, ids = mine + t_me, horizon - victim.time_for(w.bytes_left, n), ids + n
     return indexes, before - max(mine, horizon)
-
-
-def _holds(w: GroupWork, known: Callable[[GroupWork], bool] | None) -> bool:
-    """Whether the taker already has the group's messages (no getMessages call needed)."""
-    return known is None or known(w)
-
-
-def _least_gain(me: ClientState, holds: bool) -> float:
-    """Seconds a move to `me` must save: nothing when it holds the group's messages, else
-    enough to pay for the getMessages call (and never worth it for a few milliseconds)."""
-    return 0.0 if holds else max(MIN_REFETCH_GAIN, 2 * me.overhead)
 
 
 @dataclass
