@@ -30,7 +30,7 @@ from tgfetch.job import JobReport
 from tgfetch.telegram.simulator import SimulatedTelegram
 
 HOME_DC = 2
-REQUEST = 512 * 1024
+REQUEST = 1 << 20  # tgfetch's upload.getFile part (telegram.transfer.PART)
 HOSTILE = {"../../x", "/etc/passwd", "CON", "a\x00b", "é" * 150 + ".bin", ".."}
 RESERVED = {"CON", "PRN", "AUX", "NUL"} | {f"{p}{d}" for p in ("COM", "LPT") for d in "123456789"}
 
@@ -45,7 +45,7 @@ def album_members(sim: SimulatedTelegram) -> dict[int, list[int]]:
 
 
 def getfile_chunks(sim: SimulatedTelegram) -> int:
-    """upload.getFile calls needed to fetch every distinct file once (512 KiB requests)."""
+    """upload.getFile calls needed to fetch every distinct file once (1 MiB parts)."""
     sizes = {m.doc_id: m.size for m in sim.media_messages()}
     return sum(max(1, -(-s // REQUEST)) for s in sizes.values())
 
@@ -178,7 +178,8 @@ async def test_flood_wait_on_getfile(tmp_path: Path) -> None:
 
 
 async def test_file_reference_expired_mid_file_for_documents_and_photos(tmp_path: Path) -> None:
-    sim = fault_sim("expire:rate=0.3, expire:after_bytes=524288", messages=80, size_scale=0.3, max_file_size=6 << 20)
+    # Scale 0.6: some photos are over 1 MiB, so they have mid-file getFile parts to expire.
+    sim = fault_sim("expire:rate=0.3, expire:after_bytes=524288", messages=80, size_scale=0.6, max_file_size=6 << 20)
     report = await run_job(sim, tmp_path / "dl")
     check_all_files(sim, report)
     kinds = {m.doc_id: m.kind for m in sim.media_messages()}

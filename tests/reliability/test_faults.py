@@ -106,7 +106,7 @@ async def test_long_flood_wait_at_connect_is_a_clear_access_error(tmp_path: Path
 async def test_reference_that_keeps_expiring_fails_the_file_instead_of_looping(tmp_path: Path) -> None:
     # Ordinary expiries (rate=0.3, after_bytes) are proven in tests/download/test_download_e2e.py.
     s = sim("expire:every=1", messages=40, scale=0.3, max_file_size=3 << 20)
-    big = [m.id for m in s.media_messages() if m.size > 512 * 1024]
+    big = [m.id for m in s.media_messages() if m.size > 1 << 20]  # more than one 1 MiB getFile part
     assert big
     report = await asyncio.wait_for(run_job(s, tmp_path / "dl", names=("solo",), bandwidth=50e6), 8)
     assert set(big) <= set(report.failures), report.failures

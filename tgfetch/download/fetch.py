@@ -1,8 +1,16 @@
-"""Download one file through one account into its `.part`, resuming and retrying."""
+"""Download one file through one account into its `.part`, resuming and retrying.
+
+The bytes come from `Account.iter_file` in order (1 MiB upload.getFile parts, several in flight:
+`telegram.transfer`); a `.part` of an earlier attempt continues at its size aligned down to
+`layout.ALIGN`, its first part `precise` up to the next 1 MiB boundary.  An expired file reference
+(FILE_REFERENCE_EXPIRED) re-fetches the message and continues at the byte reached; a speed limit
+(FLOOD_PREMIUM_WAIT) is waited inside the account and never fails the file.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -22,7 +30,6 @@ from tgfetch.telegram.rpc import ReferenceExpired, Transient
 __all__ = ["FileFailed", "FetchResult", "fetch_file"]
 
 log = logging.getLogger("tgfetch.download")
-LANES = 4  # parallel getFile requests for one big file
 # Fresh references that expire again at the same byte this many times in a row: give the file up.
 EXPIRY_LIMIT = 20
 _FLUSH_BYTES = 1 << 20
@@ -58,7 +65,7 @@ async def fetch_file(
 
 
 class _Transfer:
-    """One attempt to fill a `.part`: lanes of getFile requests, expired references, retries."""
+    """One attempt to fill a `.part`: getFile parts in flight, expired references, retries."""
 
     def __init__(self, acc: Account, task: FileTask, part: PartFile, stats: ClientStats, max_retries: int,
                  on_bytes: Callable[[int], None] | None, executor: Executor | None,
@@ -77,6 +84,7 @@ class _Transfer:
         # Opening may hash a large .part: off the event loop.
         start = await asyncio.get_running_loop().run_in_executor(self.executor, part.open, size)
         t0 = time.monotonic()
+        log.debug("%s: message %d: %d bytes from byte %d", self.acc.name, self.mid, size, start)
         try:
             while part.offset < size or size == 0:
                 try:
@@ -95,24 +103,29 @@ class _Transfer:
                 self.on_bytes(self.pending)  # counted even when interrupted
         if part.offset != size:
             raise FileFailed(f"message {self.mid}: got {part.offset} bytes, expected {size}")
-        return FetchResult(part.offset - start, time.monotonic() - t0)
+        seconds = time.monotonic() - t0
+        log.debug("%s: message %d: fetched %d bytes in %.3fs", self.acc.name, self.mid, part.offset - start, seconds)
+        return FetchResult(part.offset - start, seconds)
 
     async def _stream(self) -> None:
         """Append the file's bytes from the part's offset on."""
         loc = await _location(self.acc, self.key, self.stats)
-        # After an expiry, one request at a time until the next byte arrives: a parallel
-        # lane further on must not spoil the fresh reference for the one that matters.
-        lanes = 1 if self.part.offset in self.expired_at else LANES
-        async for chunk in self.acc.iter_file(loc, self.part.offset, lanes):
-            await _write(self.part, chunk, self.executor)
-            n = len(chunk)
-            self.stats.bytes += n
-            if self.on_chunk is not None:
-                self.on_chunk(n)
-            self.pending += n
-            if self.pending >= _FLUSH_BYTES and self.on_bytes is not None:
-                self.on_bytes(self.pending)
-                self.pending = 0
+        # After an expiry, one part at a time until the next byte arrives: a part further on
+        # must not spoil the fresh reference for the one that matters.
+        width = 1 if self.part.offset in self.expired_at else None
+        async with contextlib.aclosing(self.acc.iter_file(loc, self.part.offset, width)) as chunks:
+            async for chunk in chunks:
+                await _write(self.part, chunk, self.executor)
+                self._count(len(chunk))
+
+    def _count(self, n: int) -> None:
+        self.stats.bytes += n
+        if self.on_chunk is not None:
+            self.on_chunk(n)
+        self.pending += n
+        if self.pending >= _FLUSH_BYTES and self.on_bytes is not None:
+            self.on_bytes(self.pending)
+            self.pending = 0
 
     async def _expired(self) -> None:
         """Forget the expired reference (the next pass fetches the message again)."""

@@ -29,9 +29,12 @@ __all__ = [
     "tmp_dir",
 ]
 
-# A resumed .part continues from its size aligned down to the 512 KiB request size: getFile
-# offsets must be multiples of 4 KiB and one request may not cross a 1 MiB boundary.
-ALIGN = 512 * 1024
+# A resumed .part continues from its size aligned down to 4 KiB: upload.getFile offsets must be
+# multiples of 4 KiB (1 KiB with the `precise` flag), and a part may not cross a 1 MiB boundary
+# (core.telegram.org/api/files).  So the resumed download asks one `precise` part from there to the
+# next 1 MiB boundary, then whole 1 MiB parts (`telegram.transfer.part_at`): at most 4 KiB - 1
+# bytes of the .part are fetched again, instead of up to a whole part.
+ALIGN = 4096
 PART_SUFFIX = ".part"
 SIDECAR_SUFFIX = ".json"
 BACKUP_DIR = ".tgfetch-backup"  # backup copies' own .part files, one folder per account

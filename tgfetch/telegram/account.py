@@ -2,35 +2,40 @@
 
 Every RPC of the pipeline goes through `Account.call`, which counts it, pauses
 the whole account on FLOOD_WAIT (other accounts go on), retries short waits,
-and raises `FloodWait` for waits longer than the hand-off threshold.
+and raises `FloodWait` for waits longer than the hand-off threshold.  A speed
+limit (FLOOD_PREMIUM_WAIT_X, SLOWMODE_WAIT_X) holds that method of the account
+for X seconds and repeats the call, however long X is: never a failure nor a
+hand-off, but a getFile's wait counts as transfer time, so the account's
+measured speed drops and the scheduler moves work away from it.  File parts
+(`iter_file`, `transfer.FileParts`) and the server's download queue limits
+(`download_limits`) are counted calls too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from telethon import TelegramClient
+from telethon import errors as tl_errors
 from telethon.tl import functions, types
 
 from tgfetch.model import key_chat, key_id, message_key
 from tgfetch.retry import RPC_RETRY
 from tgfetch.telegram.convert import FileLocation, to_location
 from tgfetch.telegram.peers import ChannelSpec, find_channel, parse_channel
-from tgfetch.telegram.rpc import AccountDead, FloodWait, Transient, classify
+from tgfetch.telegram.rpc import AccountDead, FloodWait, RpcProblem, SpeedLimit, Transient, classify
+from tgfetch.telegram.transfer import FileParts, QueueLimits, queue_limits
 
 __all__ = ["Account", "ChannelRef"]
 
 log = logging.getLogger("tgfetch.telegram")
 T = TypeVar("T")
-REQUEST_SIZE = 512 * 1024
-LaneQueue = asyncio.Queue[bytes | BaseException | None]  # chunks of one lane, then None or the error
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,11 @@ class Account:
         # then on, so bytes since over busy time since is the speed without the start-up lag.
         self._net_first: tuple[float, int] | None = None
         self.min_rtt = float("inf")  # fastest getFile round trip seen: the per-request latency floor
+        self.speed_limits = 0  # FLOOD_PREMIUM_WAIT / SLOWMODE_WAIT answers received
+        self.speed_limit_seconds = 0.0  # seconds they held the account's calls (overlaps counted once)
+        self._slow_until: dict[str, float] = {}  # per method: when its speed-limit wait ends
+        self.files = FileParts(self)
+        self._limits: QueueLimits | None = None
         # Flood waits are handled here so that only this account pauses.
         client.flood_sleep_threshold = 0
 
@@ -98,6 +108,7 @@ class Account:
             raise AccountDead(self.dead)
         while True:
             await self._wait_gate()
+            await self._slow_gate(method)
             self.calls[method] += 1
             try:
                 # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation.
@@ -107,6 +118,9 @@ class Account:
                 problem = classify(exc)
                 if problem is None:
                     raise
+                if isinstance(problem, SpeedLimit):
+                    self.slow_down(method, problem.seconds)
+                    continue
                 if isinstance(problem, FloodWait):
                     self.pause(problem.seconds)
                     if problem.seconds > self.handoff_seconds:
@@ -117,6 +131,20 @@ class Account:
                 if isinstance(problem, Transient):
                     await self.reconnect()
                 raise problem from None
+
+    async def _slow_gate(self, method: str) -> None:
+        while (left := self._slow_until.get(method, 0.0) - time.monotonic()) > 0:
+            await asyncio.sleep(left)
+
+    def slow_down(self, method: str, seconds: float) -> None:
+        """Hold this account's calls of `method` for `seconds` (a speed limit, not a pause)."""
+        now = time.monotonic()
+        before = max(self._slow_until.get(method, 0.0), now)
+        until = max(before, now + seconds)
+        self.speed_limits += 1
+        self.speed_limit_seconds += until - before
+        self._slow_until[method] = until
+        log.info("%s: %s speed limit %.0fs", self.name, method, seconds)
 
     @property
     def net_busy(self) -> float:
@@ -241,84 +269,23 @@ class Account:
             for i in range(0, len(ids), batch):
                 await self.fetch(ids[i:i + batch], chat=chat)
 
-    async def iter_file(self, loc: FileLocation, offset: int, lanes: int) -> AsyncIterator[bytes]:
-        """Yield the file's bytes from `offset` in order, `lanes` requests in flight."""
-        if offset >= loc.size:
-            return
-        lanes = max(1, min(lanes, -(-(loc.size - offset) // REQUEST_SIZE)))
-        if lanes == 1:
-            async for chunk in self._lane(loc, offset, REQUEST_SIZE):
-                yield chunk
-            return
-        queues: list[LaneQueue] = [asyncio.Queue(2) for _ in range(lanes)]
-        tasks = [
-            asyncio.create_task(self._pump(loc, offset + i * REQUEST_SIZE, lanes * REQUEST_SIZE, queues[i]))
-            for i in range(lanes)
-        ]
-        try:
-            i = 0
-            while True:
-                item = await queues[i % lanes].get()
-                if item is None:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-                if len(item) < REQUEST_SIZE:
-                    return
-                i += 1
-        finally:
-            await _stop_lanes(tasks, queues)
+    def iter_file(self, loc: FileLocation, offset: int, width: int | None = None) -> AsyncGenerator[bytes, None]:
+        """The file's bytes from `offset` in order: 1 MiB getFile parts, `width` in flight
+        (default: by the bytes left; see `transfer`).  Close it (`contextlib.aclosing`) to stop
+        the parts still in flight at once."""
+        return self.files.iter_file(loc, offset, width)
 
-    async def _pump(self, loc: FileLocation, offset: int, stride: int,
-                    out: LaneQueue) -> None:
-        try:
-            async for chunk in self._lane(loc, offset, stride):
-                await out.put(chunk)
-            await out.put(None)
-        except Exception as exc:  # noqa: BLE001 - handed to the consumer
-            await out.put(exc)
-
-    async def _lane(self, loc: FileLocation, offset: int, stride: int) -> AsyncIterator[bytes]:
-        while offset < loc.size:
-            chunk: bytes = await self._rpc("GetFileRequest", functools.partial(self._get_chunk, loc, offset), None)
-            if not chunk:
-                return
-            yield chunk
-            if len(chunk) < REQUEST_SIZE:
-                return
-            offset += stride
-
-    async def _get_chunk(self, loc: FileLocation, offset: int) -> bytes:
-        self._net_enter()
-        got, t0 = 0, time.monotonic()
-        try:
-            got = len(chunk := await self._get_chunk_raw(loc, offset))
-            self.min_rtt = min(self.min_rtt, time.monotonic() - t0)
-            return chunk
-        finally:
-            self._net_exit(got)
-
-    async def _get_chunk_raw(self, loc: FileLocation, offset: int) -> bytes:
-        it = self.client.iter_download(
-            loc.location, offset=offset, limit=1, request_size=REQUEST_SIZE, file_size=loc.size, dc_id=loc.dc_id)
-        async for chunk in it:
-            return bytes(chunk)
-        return b""
+    async def download_limits(self) -> QueueLimits:
+        """Files to download at once from one DC, by size, as the server says (help.getAppConfig,
+        asked once; Telegram's published values when it cannot be asked)."""
+        if self._limits is None:
+            try:
+                self._limits = queue_limits(await self.call(functions.help.GetAppConfigRequest(hash=0)))
+            except (RpcProblem, tl_errors.RPCError) as exc:
+                log.info("%s: no app config (%s); default download queues", self.name, exc)
+                self._limits = QueueLimits()
+        return self._limits
 
     def rpc_counts(self) -> dict[str, int]:
         """Calls made by the pipeline through this account, per TL method."""
         return dict(self.calls)
-
-
-
-async def _stop_lanes(tasks: list[asyncio.Task[None]], queues: list[LaneQueue]) -> None:
-    """Cancel the lanes; keep their queues drained so none blocks on a full queue."""
-    pending = set(tasks)
-    while pending:
-        for t in pending:
-            t.cancel()
-        for q in queues:
-            while not q.empty():
-                q.get_nowait()
-        _, pending = await asyncio.wait(pending, timeout=0.05)

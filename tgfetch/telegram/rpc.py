@@ -2,6 +2,8 @@
 
     RpcProblem
     ├── FloodWait(seconds)   wait, or hand work to another account when long
+    ├── SpeedLimit(seconds)  FLOOD_PREMIUM_WAIT_X / SLOWMODE_WAIT_X: wait X s and repeat; the
+    │                        account's measured speed shows it (never a failure, never a hand-off)
     ├── ReferenceExpired     re-fetch the message, continue from the offset
     ├── AccountDead(reason)  revoked / banned / deactivated: hand work back
     ├── AccessDenied         this account cannot see the channel
@@ -20,6 +22,7 @@ __all__ = [
     "FloodWait",
     "ReferenceExpired",
     "RpcProblem",
+    "SpeedLimit",
     "Transient",
     "classify",
 ]
@@ -34,6 +37,20 @@ class FloodWait(RpcProblem):
 
     def __init__(self, seconds: float) -> None:
         super().__init__(f"FLOOD_WAIT {seconds:g}s")
+        self.seconds = seconds
+
+
+class SpeedLimit(RpcProblem):
+    """Telegram slows this account down: repeat the request after `seconds`.
+
+    FLOOD_PREMIUM_WAIT_X (core.telegram.org/api/errors, /api/files): "download speed is limited
+    because the current account does not have a Premium subscription, and the query must be
+    automatically repeated by the client after X seconds".  SLOWMODE_WAIT_X: a chat's slow mode.
+    Both are a speed, not a fault: the account waits and its measured throughput drops.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"speed limit {seconds:g}s")
         self.seconds = seconds
 
 
@@ -70,6 +87,8 @@ def classify(exc: BaseException) -> RpcProblem | None:
     """Map a Telethon/network exception to an RpcProblem (None: not ours to handle)."""
     if isinstance(exc, RpcProblem):
         return exc
+    if isinstance(exc, tl_errors.FloodPremiumWaitError | tl_errors.SlowModeWaitError):
+        return SpeedLimit(float(max(exc.seconds, 1)))  # X = 0 is waited as 1 s, as Telethon does
     if isinstance(exc, tl_errors.FloodError):
         seconds = getattr(exc, "seconds", None)
         return FloodWait(float(seconds if seconds is not None else 5))

@@ -81,7 +81,8 @@ every RPC, spread uniformly by ``jitter`` (a fraction of it, seeded per
 account: real round trips are never all alike, and identical ones keep
 accounts answering in the same millisecond); unthrottled means no sleeps.
 
-Modelled requests: help.getConfig/getNearestDc, ping, users.getUsers,
+Modelled requests: help.getConfig/getNearestDc/getAppConfig (Telegram's download
+queue limits: 5 small files, 2 large), ping, users.getUsers,
 updates.getState/getDifference/getChannelDifference, contacts.resolveUsername
 (the channel, or the user ``sim.public_user``; unknown -> USERNAME_NOT_OCCUPIED),
 messages.getDialogs (each account's chats, paged by offset_date/offset_id, ties
@@ -93,8 +94,10 @@ revoked by ``sim.revoke_invite()`` -> INVITE_HASH_EXPIRED, any other ->
 INVITE_HASH_INVALID), channels.getChannels/getFullChannel/
 getMessages (<= 200 ``InputMessageID``; more -> LIMIT_INVALID; unknown ids ->
 ``MessageEmpty``), messages.getHistory (offset_id, add_offset, limit <= 100,
-max_id, min_id), upload.getFile (offset and limit multiples of 4096, limit
-<= 1 MiB, no 1 MiB boundary crossing -> OFFSET_INVALID/LIMIT_INVALID; file on
+max_id, min_id), upload.getFile (Telegram's rules exactly, see `files`: offset and
+limit multiples of 4096 and 1 MiB divisible by the limit, or with ``precise``
+multiples of 1024 and limit <= 1 MiB; no 1 MiB boundary crossing ->
+OFFSET_INVALID/LIMIT_INVALID; file on
 another DC -> FILE_MIGRATE_X; stale reference -> FILE_REFERENCE_EXPIRED),
 auth.sendCode/signIn/checkPassword/logOut/exportAuthorization/
 importAuthorization/exportLoginToken/acceptLoginToken/importLoginToken and
@@ -170,8 +173,9 @@ the waiting client's update loop; its next export answers loginTokenSuccess
 
 Faults
 ======
-See `faults` for the grammar (``flood``, ``expire``, ``drop``, ``timeout``,
-``revoke``, ``deactivate``; comma-separated; ``@account`` restricts a rule).
+See `faults` for the grammar (``flood``, ``expire``, ``premium``
+(FLOOD_PREMIUM_WAIT on getFile), ``drop``, ``timeout``, ``revoke``,
+``deactivate``; comma-separated; ``@account`` restricts a rule).
 Plus ``sim.revoke(name)`` / ``sim.deactivate(name)`` at any time.
 
 Telethon behaviour the downloader must handle (observed here)

@@ -23,6 +23,12 @@ Kinds and their targets/params:
     reference. Triggers: ``rate``/``at``/``every`` count mid-file getFile calls;
     ``after_bytes=N`` fires once per (account, file) after N bytes of that file
     were served to the account.
+``premium``
+    Answer an upload.getFile ``FLOOD_PREMIUM_WAIT_<seconds>`` (420) before
+    serving it: Telegram's download speed limit for accounts without Premium
+    (core.telegram.org/api/files); the client must repeat the call after that
+    many seconds. Params: a trigger (counting getFile calls) and
+    ``seconds=S`` (default 1).
 ``drop[:METHOD]``
     The request's future fails with ``ConnectionError`` (the connection broke
     mid-request); the client stays usable. With the flag ``hard`` the sender
@@ -36,7 +42,7 @@ Kinds and their targets/params:
     ``after_s=T`` (seconds since the account's first RPC), ``after_rpcs=N``
     (after N RPCs), ``after_bytes=B`` (after B file bytes served).
 
-Triggers for flood/expire/drop/timeout (exactly one):
+Triggers for flood/expire/premium/drop/timeout (exactly one):
 ``rate=P`` (probability per matching call, 0 < P <= 1, random but
 reproducible: seeded from the simulator seed, the rule index and the account),
 ``at=N`` (the N-th matching call of each account, 1-based) with optional
@@ -55,6 +61,7 @@ Examples::
     drop:rate=0.01, drop:GetFile:at=3:hard
     timeout:GetMessagesRequest:at=3
     revoke:client2:after_bytes=5000000, deactivate@client3:after_s=2
+    premium:every=4:seconds=2@client1
 """
 
 from __future__ import annotations
@@ -64,7 +71,7 @@ import hashlib
 import random
 import re
 
-KINDS = ("flood", "expire", "drop", "timeout", "revoke", "deactivate")
+KINDS = ("flood", "expire", "premium", "drop", "timeout", "revoke", "deactivate")
 _METHOD_KINDS = ("flood", "drop", "timeout")
 _ACCOUNT_KINDS = ("revoke", "deactivate")
 _TRIGGER_KEYS = ("rate", "at", "every")

@@ -1,4 +1,13 @@
-"""upload.getFile: location lookup, size rules, DC migration, file references, pacing."""
+"""upload.getFile: location lookup, size rules, DC migration, file references, pacing, speed limits.
+
+The offset/limit rules are Telegram's (core.telegram.org/api/files, "Downloading files"), checked
+in `check_range`: without `precise`, offset and limit divisible by 4 KiB and 1 MiB divisible by
+limit; with `precise`, offset and limit divisible by 1 KiB and limit at most 1 MiB; in any case the
+part within one 1 MiB chunk (offset / 2**20 == (offset + limit - 1) / 2**20).  A bad offset is
+OFFSET_INVALID, a bad limit (or a part across a 1 MiB boundary) LIMIT_INVALID.  An offset at or past
+the end answers no bytes; the last part answers the bytes up to the end.  The fault kind
+``premium`` answers FLOOD_PREMIUM_WAIT_X (420) before any byte is served.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +23,8 @@ from .faults import FaultPlan
 from .filebytes import BLOCK, ByteSource
 from .tlbuild import THUMB_TYPES, doc_access_hash, thumb_key, thumb_size
 
-MAX_LIMIT = 1 << 20
+MAX_LIMIT = 1 << 20  # 1048576: no limit above it, and no part across a multiple of it
+PRECISE_BLOCK = 1024  # the alignment of offset and limit with the `precise` flag (BLOCK without it)
 _FILE_TYPES = {"photo": types.storage.FileJpeg, "video": types.storage.FileMp4, "audio": types.storage.FileMp3}
 
 
@@ -30,10 +40,17 @@ class FileService:
             if msg.is_media and msg.doc_id is not None:
                 self.docs.setdefault(msg.doc_id, msg)
 
+    def add(self, messages: Sequence[SimMessage]) -> None:
+        """Index the files of messages posted or edited later (`live`); a known file id keeps its entry."""
+        for msg in messages:
+            if msg.is_media and msg.doc_id is not None:
+                self.docs.setdefault(msg.doc_id, msg)
+
     async def get_file(self, session: SimSession, dc_id: int, req: Any) -> Any:
         """Answer upload.getFile."""
-        check_range(req.offset, req.limit)
+        check_range(req.offset, req.limit, bool(req.precise))
         account = session.account
+        self._maybe_limit_speed(account)
         msg, key, size = self._locate(req.location)
         if msg.dc_id != dc_id:
             raise RpcFail(303, f"FILE_MIGRATE_{msg.dc_id}")
@@ -70,6 +87,11 @@ class FileService:
             return msg, thumb_key(msg.doc_id, loc.thumb_size), thumb_size(loc.thumb_size, msg.size)
         return msg, msg.doc_id, msg.size
 
+    def _maybe_limit_speed(self, account: Account) -> None:
+        for index, rule in self.plan.of_kind("premium"):
+            if (rule.account is None or rule.account == account.name) and account.counter(index).fire():
+                raise RpcFail(420, f"FLOOD_PREMIUM_WAIT_{rule.seconds}")
+
     def _maybe_expire(self, account: Account, doc_id: int) -> None:
         for index, rule in self.plan.of_kind("expire"):
             if rule.account is not None and rule.account != account.name:
@@ -92,11 +114,12 @@ class FileService:
         raise RpcFail(400, "FILE_REFERENCE_INVALID")
 
 
-def check_range(offset: int, limit: int) -> None:
-    """Apply upload.getFile's offset/limit rules."""
-    if offset < 0 or offset % BLOCK:
+def check_range(offset: int, limit: int, precise: bool = False) -> None:
+    """Apply upload.getFile's offset/limit rules (see the module docstring)."""
+    block = PRECISE_BLOCK if precise else BLOCK
+    if offset < 0 or offset % block:
         raise RpcFail(400, "OFFSET_INVALID")
-    if limit <= 0 or limit % BLOCK or limit > MAX_LIMIT:
+    if limit <= 0 or limit % block or limit > MAX_LIMIT or (not precise and MAX_LIMIT % limit):
         raise RpcFail(400, "LIMIT_INVALID")
     if offset // MAX_LIMIT != (offset + limit - 1) // MAX_LIMIT:
         raise RpcFail(400, "LIMIT_INVALID")
