@@ -20,7 +20,18 @@ download bandwidth capped at `--bandwidth` MiB/s (the simulator's bandwidth).  R
   large files' / L, the longest file's));
 - bandwidth bound: the account's bandwidth.
 
-The goal is >= 0.85 of the tighter bound at every RTT.
+The goal is >= 0.85 of the tighter bound at every RTT.  The small queue runs smallest first and the
+large one largest first: the small files' latency-bound round trips then overlap the large files'
+bandwidth-bound ones (largest first everywhere leaves ~100 tiny files, 5 at a time, for the end).
+
+Measured here (2 CPUs, 32 MiB/s; the tighter bound is the bandwidth at every RTT), as a fraction of it,
+RTT 50 / 150 / 300 ms:
+  tgfetch transfer, 1 MiB parts, <= 8 per file (this module's code)  1.00 / 0.99 / 0.97
+  the same driver with the old 4 x 512 KiB lanes per file            0.99 / 0.90 / 0.64
+  tgfetch job (3 slots; queue limits not wired yet), new parts       0.95 / 0.82 / 0.62
+  tgfetch job, old parts                                             0.97 / 0.72 / 0.40
+  Telethon download_media x3 (first 40 s)                            0.23 / 0.07 / 0.03
+  parts per file at 300 ms: 2 -> 0.83, 4 -> 0.91, 8 -> 0.97, 16 -> 0.90
 
     python bench/transfer.py                    # ~10 minutes
     python bench/transfer.py --quick            # files at 1/10 size, ~2 minutes
