@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import os
 import shutil
@@ -162,6 +163,8 @@ async def observing(job: JobContext, settings: Settings, run: RunOptions) -> Asy
         yield run
         return
     observer.started(settings, job.alive)
+    for acc in job.accounts.values():
+        acc.on_state = functools.partial(observer.account_state, acc.name)
     on_abort = run.on_abort
 
     def aborted(report: JobReport) -> None:

@@ -68,6 +68,8 @@ class Account:
         self.flood_waits = 0  # FLOOD_WAITs received
         self.flood_seconds = 0.0  # seconds the account was held by them (overlaps counted once)
         self.dead: str | None = None
+        # Told of flood waits, hand-offs and a lost account (state, seconds, detail): the job's events.
+        self.on_state: Callable[[str, float | None, str], None] | None = None
         # InputChannel of *this* account for each of the job's chats (0: the first chat).
         self.peers: dict[int, Any] = {}
         self.locations: dict[int, FileLocation] = {}  # by job-wide message key (model.message_key)
@@ -124,10 +126,12 @@ class Account:
                 if isinstance(problem, FloodWait):
                     self.pause(problem.seconds)
                     if problem.seconds > self.handoff_seconds:
+                        self._tell("handed_off", problem.seconds, method)
                         raise problem from None
                     continue
                 if isinstance(problem, AccountDead):
                     self.dead = str(problem)
+                    self._tell("revoked" if "revoked" in self.dead.lower() else "dead", None, self.dead)
                 if isinstance(problem, Transient):
                     await self.reconnect()
                 raise problem from None
@@ -201,6 +205,11 @@ class Account:
         self.flood_seconds += until - max(self.paused_until, now)
         self.paused_until = until
         log.info("%s: flood wait %.0fs", self.name, seconds)
+        self._tell("flood_wait", seconds, "")
+
+    def _tell(self, state: str, seconds: float | None, detail: str) -> None:
+        if self.on_state is not None:
+            self.on_state(state, seconds, detail)
 
     async def reconnect(self) -> None:
         """Reconnect after a dropped connection: the main sender and other DCs' senders."""
