@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -111,3 +111,27 @@ def subprocess_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k.upper() not in ours}
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+async def run_with_bandwidths(sim: SimulatedTelegram, dest: Path, bandwidths: Mapping[str, float | None],
+                              **settings: Any) -> JobReport:
+    """Download the whole simulated channel with one account per bandwidth (bytes/s; None: unthrottled)."""
+    clients = {n: sim.client(n, bandwidth=bw) for n, bw in bandwidths.items()}
+    try:
+        return await download_channel(clients, sim.channel_username, sim.first_id, None, dest,
+                                      settings_for(dest, **settings))
+    finally:
+        for c in clients.values():
+            await c.disconnect()
+
+
+def albums_on_one_account(sim: SimulatedTelegram, report: JobReport) -> None:
+    """Every album of the channel was downloaded by one account."""
+    accounts: dict[int, set[str]] = {}
+    who = {f.message_id: f.client for f in report.files}
+    for m in sim.media_messages():
+        if m.grouped_id is not None:
+            accounts.setdefault(m.grouped_id, set()).add(who[m.id])
+    assert accounts, "the channel must have albums"
+    split = {a: c for a, c in accounts.items() if len(c) > 1}
+    assert not split, f"albums downloaded by several accounts: {split}"

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from download_helpers import check_all_files, settings_for
+from download_helpers import albums_on_one_account, check_all_files, run_with_bandwidths, settings_for
 
 from tgfetch.job import JobReport, download_channel
 from tgfetch.store import StateStore
@@ -25,24 +24,7 @@ def channel(**kw: object) -> SimulatedTelegram:
 
 async def run(sim: SimulatedTelegram, dest: Path, bandwidths: dict[str, float] = BANDWIDTHS,
               **settings: object) -> JobReport:
-    clients = {n: sim.client(n, bandwidth=bw) for n, bw in bandwidths.items()}
-    try:
-        return await download_channel(clients, sim.channel_username, sim.first_id, None, dest,
-                                      settings_for(dest, **settings))  # type: ignore[arg-type]
-    finally:
-        for c in clients.values():
-            await c.disconnect()
-
-
-def albums_by_one_client(sim: SimulatedTelegram, report: JobReport) -> None:
-    who = {f.message_id: f.client for f in report.files}
-    clients: dict[int, set[str]] = defaultdict(set)
-    for m in sim.media_messages():
-        if m.grouped_id is not None:
-            clients[m.grouped_id].add(who[m.id])
-    assert clients, "the channel must have albums"
-    split = {a: c for a, c in clients.items() if len(c) > 1}
-    assert not split, f"albums downloaded by several clients: {split}"
+    return await run_with_bandwidths(sim, dest, bandwidths, **settings)
 
 
 @pytest.mark.parametrize("mode", ["range_based", "media_group_aware", "load_balanced", "auto"])
@@ -50,7 +32,7 @@ async def test_unequal_accounts_every_strategy(tmp_path: Path, mode: str) -> Non
     sim = channel()
     report = await run(sim, tmp_path / "dl", task_distribution_mode=mode)
     check_all_files(sim, report)
-    albums_by_one_client(sim, report)
+    albums_on_one_account(sim, report)
     # The fastest account must end up doing the most bytes whatever the plan said.
     got = {n: c["bytes"] for n, c in report.clients.items()}
     assert got["client3"] > got["client1"], got
@@ -152,7 +134,7 @@ async def test_work_is_rebalanced_once_the_speeds_are_measured(tmp_path: Path,
     with caplog.at_level(logging.INFO, logger="tgfetch.download"):
         report = await run(sim, tmp_path / "dl", {"client1": 1 * MB, "client2": 3 * MB, "client3": 9 * MB})
     check_all_files(sim, report)
-    albums_by_one_client(sim, report)
+    albums_on_one_account(sim, report)
     moved = [int(r.getMessage().split(": ")[1].split()[0]) for r in caplog.records
              if r.getMessage().startswith("measured speeds:")]
     assert moved and moved[0] > 0, caplog.text

@@ -6,12 +6,11 @@ only): behaviour only, never timing."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from download_helpers import check_all_files, settings_for
+from download_helpers import albums_on_one_account, check_all_files, run_with_bandwidths, settings_for
 from test_scheduler import MB, one_file_done, work
 
 from tgfetch.download.scheduler import Scheduler
@@ -150,23 +149,7 @@ def record_races(monkeypatch: pytest.MonkeyPatch) -> list[Race]:
 
 
 async def run(sim: SimulatedTelegram, dest: Path, bandwidths: dict[str, float], **settings: object) -> JobReport:
-    clients = {n: sim.client(n, bandwidth=bw) for n, bw in bandwidths.items()}
-    try:
-        return await download_channel(clients, sim.channel_username, sim.first_id, None, dest,
-                                      settings_for(dest, **settings))  # type: ignore[arg-type]
-    finally:
-        for c in clients.values():
-            await c.disconnect()
-
-
-def albums_by_one_account(sim: SimulatedTelegram, report: JobReport) -> None:
-    who = {f.message_id: f.client for f in report.files}
-    accounts: dict[int, set[str]] = defaultdict(set)
-    for m in sim.media_messages():
-        if m.grouped_id is not None:
-            accounts[m.grouped_id].add(who[m.id])
-    assert accounts, "the channel must have albums"
-    assert {a: c for a, c in accounts.items() if len(c) > 1} == {}
+    return await run_with_bandwidths(sim, dest, bandwidths, **settings)
 
 
 # 1, 3 and 9 units, unknown to the planner; the slow account's share of the plan takes it ~15 s.
@@ -184,7 +167,7 @@ async def test_short_job_the_fast_accounts_race_for_the_slow_accounts_last_files
     sim = short_job()
     report = await run(sim, tmp_path / "dl", SHORT_JOB)
     check_all_files(sim, report)  # every file once, byte-identical; no .part (backup copies included) left
-    albums_by_one_account(sim, report)
+    albums_on_one_account(sim, report)
     last = [r for r in races if r.victim == "client1" and r.victim_queued == 0]
     assert last, f"no take-over or backup of the slow account's last groups in flight: {races}"
     assert all(r.taker != r.victim for r in races)
@@ -210,5 +193,5 @@ async def test_short_job_without_races_still_downloads_everything(tmp_path: Path
         for c in clients.values():
             await c.disconnect()
     check_all_files(sim, report)
-    albums_by_one_account(sim, report)
+    albums_on_one_account(sim, report)
     assert races == []
