@@ -59,6 +59,7 @@ def test_idle_client_takes_over_a_file_sharing_the_slow_clients_bandwidth() -> N
     assert p is not None and p.kind is PickKind.MIGRATE and p.victim == "slow"
     assert p.work.owner == "fast" and p.work.copies == {"fast"}
     assert s.clients["fast"].stolen_in == 1 and s.clients["slow"].stolen_out == 1
+    assert s.clients["fast"].takeovers == 1 and s.clients["fast"].backups == 0
 
 
 def test_idle_client_backs_up_a_started_album_whole() -> None:
@@ -120,6 +121,9 @@ def test_before_the_speeds_are_known_a_slot_starts_single_files_before_albums() 
     s2.rebalanced = True
     p = s2.next("x", held)
     assert p is not None and len(p.work.files) == 2  # once measured: the largest group first
+    alone = Scheduler({"x": [work(3 * MB, 3 * MB), work(2 * MB)]})
+    p = alone.next("x", held)
+    assert p is not None and len(p.work.files) == 2  # one account: nothing to move to, largest first
 
 
 # ------------------------------------------------------------ whole jobs on the simulator

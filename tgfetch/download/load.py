@@ -37,6 +37,7 @@ class ClientState:
     stolen_in: int = 0
     stolen_out: int = 0
     backups: int = 0
+    takeovers: int = 0  # groups in flight it took over from a slower client (counted in stolen_in too)
     handoffs: int = 0
     measured_s: float = 0.0  # seconds of transfer behind `speed` (the engine keeps it current)
     learned: bool = False  # `speed` came from an earlier run (before this one measured it)

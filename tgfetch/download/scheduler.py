@@ -124,7 +124,8 @@ class Scheduler:
             return end
         order = reversed(me.queue) if smallest else iter(me.queue)
         held = [(k, w) for k, w in enumerate(itertools.islice(order, STEAL_LOOKAHEAD)) if known(w)]
-        k = next((k for k, w in held if len(w.files) == 1), held[0][0] if held else None)
+        singles = (k for k, w in held if len(w.files) == 1) if len(self.alive) > 1 else iter(())
+        k = next(singles, held[0][0] if held else None)
         if k is None:
             return end
         return -k - 1 if smallest else k
@@ -201,6 +202,7 @@ class Scheduler:
         owner.inflight.remove(w)
         w.copies.discard(owner.name)
         me.stolen_in += 1
+        me.takeovers += 1
         owner.stolen_out += 1
         return self._start(me, w, PickKind.MIGRATE, owner.name)
 
