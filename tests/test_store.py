@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import sqlite3
@@ -18,7 +19,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tgfetch.errors import JobLockedError, StateMismatchError, UsageError
-from tgfetch.store import SCHEMA_VERSION, ClientSpeed, DoneFile, StateCorruptError, StateStore
+from tgfetch.store import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    ClientSpeed,
+    DoneFile,
+    RunRow,
+    StateCorruptError,
+    StateStore,
+    read_runs,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SHA = "ab" * 32
@@ -184,6 +194,38 @@ def test_speeds_keep_an_ewma_across_runs(db: Path) -> None:
         speeds = s.load_speeds()
     assert (speeds["alice"].bytes_per_s, speeds["alice"].samples) == (100.0, 6)
     assert speeds["bob"] == ClientSpeed("bob", 10.0, 0.2, 1, speeds["bob"].updated)
+
+
+def _run(n: int) -> RunRow:
+    return RunRow(0, 1000.0 + n, 1010.0 + n, "lpt", "size", '["a", "b"]', n, n * 10, 9.5, 9.0, "done", "{}")
+
+
+def test_runs_are_kept_newest_first_and_read_beside_the_job(db: Path) -> None:
+    with open_store(db) as s:
+        for n in range(1, 4):
+            s.record_run(_run(n))
+        assert [r.files for r in s.runs()] == [3, 2, 1]
+        assert [r.id for r in s.runs(limit=2)] == [3, 2]
+        assert read_runs(db) == s.runs()  # read-only, without the lock the job holds
+    assert read_runs(db)[0] == dataclasses.replace(_run(3), id=3)
+
+
+def test_a_schema_2_db_gains_the_runs_table_and_keeps_its_files(db: Path) -> None:
+    db.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db)
+    for step in MIGRATIONS[:2]:
+        for sql in step:
+            conn.execute(sql)
+    conn.execute("INSERT INTO meta VALUES ('channel_id', '1'), ('channel_key', '@chan'), ('template', '{id}')")
+    conn.execute("INSERT INTO done_files VALUES (7, 'a.jpg', 3, 'x', 'alice', NULL, 1.0)")
+    conn.execute("PRAGMA user_version = 2")
+    conn.commit()
+    conn.close()
+    assert read_runs(db) == []
+    with open_store(db) as s:
+        assert list(s.done_files()) == [7]
+        s.record_run(_run(1))
+    assert [r.files for r in read_runs(db)] == [1]
 
 
 @pytest.mark.parametrize(

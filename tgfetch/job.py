@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import json
 import logging
 import os
 import shutil
@@ -36,6 +37,7 @@ from tgfetch.model import LoadBalanceMetric, MessageCollection, TaskDistribution
 from tgfetch.notify import ChatInfo, JobObserver, open_observer
 from tgfetch.outcome import ChatPart, JobReport, client_summary
 from tgfetch.selection import SelectionResult, select
+from tgfetch.store import RunRow
 from tgfetch.targets import Target
 from tgfetch.telegram.clients import connect_accounts
 from tgfetch.telegram.parts import open_parts, scan_parts
@@ -190,6 +192,7 @@ async def run_round(job: JobContext, settings: Settings, run: RunOptions, t0: fl
     `hold` may take groups out of the scan before the plan (`watch` holds albums still growing back).
     """
     t0 = time.monotonic() if t0 is None else t0
+    started = time.time()
     stages = {"connect": time.monotonic() - t0}
     stores = {n: store for n, (_, store) in job.disk.folders.items()}
     if settings.new_only:
@@ -210,10 +213,14 @@ async def run_round(job: JobContext, settings: Settings, run: RunOptions, t0: fl
     except BaseException as exc:
         if run.on_abort is not None:
             interrupted = isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
-            run.on_abort(dl.report(first, last, stages, time.monotonic() - t0,
-                                   outcome="interrupted" if interrupted else "error", error=str(exc)))
+            aborted = dl.report(first, last, stages, time.monotonic() - t0,
+                                outcome="interrupted" if interrupted else "error", error=str(exc))
+            run.on_abort(aborted)
+            with contextlib.suppress(TgfetchError):  # the abort's own cause is what the user must see
+                dl.record_run(aborted, started)
         raise
     report = dl.report(first, last, stages, time.monotonic() - t0)
+    dl.record_run(report, started)
     record_settled(job.parts, scan, report.failures, stores)
     if run.observer is not None:
         run.observer.last = report
@@ -271,6 +278,18 @@ class _Download:
         if not self.engine.failures:
             # Backup copies that lost (or a killed run's) are of no further use.
             shutil.rmtree(backup_dir(self.job.root), ignore_errors=True)
+
+    def record_run(self, report: JobReport, started: float) -> None:
+        """Keep this round in the state DB's run history (a round with nothing to download is not one)."""
+        if self.plan is None or self.engine is None:
+            return
+        done = [r for r in self.engine.records.values() if not r.skipped and r.linked_from is None]
+        nbytes = sum(r.size for r in done)
+        speeds = {n: round(t, 1) for n in self.alive if (t := self.job.accounts[n].throughput) > 0}
+        self.job.store.record_run(RunRow(
+            0, started, time.time(), self.plan.strategy, str(self.plan.metric.value), json.dumps(sorted(self.alive)),
+            len(done), nbytes, report.stage_seconds.get("download", 0.0),
+            nbytes / sum(speeds.values()) if speeds else 0.0, report.result, json.dumps(speeds)))
 
     def report(self, first: int, last: int, stages: dict[str, float], elapsed: float, *,
                outcome: str = "", error: str = "") -> JobReport:

@@ -81,13 +81,15 @@ __all__ = [
     "HOOK_STATUSES",
     "DoneFile",
     "HookRun",
+    "RunRow",
     "StateCorruptError",
     "StateSnapshot",
     "StateStore",
+    "read_runs",
     "read_state",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SPEED_ALPHA = 0.5
 BUSY_TIMEOUT_MS = 5000
 MAX_ERROR_CHARS = 2000
@@ -118,6 +120,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         " event TEXT NOT NULL, command_sha TEXT NOT NULL, exit_code INTEGER, attempts INTEGER NOT NULL,"
         " error TEXT NOT NULL, created REAL NOT NULL, updated REAL NOT NULL, PRIMARY KEY(kind, item))",
         "CREATE INDEX hook_runs_status ON hook_runs(status)",
+    ),
+    (
+        "CREATE TABLE runs(id INTEGER PRIMARY KEY AUTOINCREMENT, started REAL NOT NULL, finished REAL NOT NULL,"
+        " strategy TEXT NOT NULL, metric TEXT NOT NULL, accounts TEXT NOT NULL, files INTEGER NOT NULL,"
+        " bytes INTEGER NOT NULL, download_s REAL NOT NULL, ideal_s REAL NOT NULL, outcome TEXT NOT NULL,"
+        " speeds TEXT NOT NULL)",
     ),
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
@@ -179,7 +187,27 @@ class HookRun:
     updated: float
 
 
-_Record = TypeVar("_Record", DoneFile, ClientSpeed, HookRun)
+@dataclass(frozen=True, slots=True)
+class RunRow:
+    """One finished download round of the job: what was planned, what it achieved, the ideal it is measured by."""
+
+    id: int  # 0 before it is recorded
+    started: float  # wall-clock seconds
+    finished: float
+    strategy: str
+    metric: str
+    accounts: str  # JSON list of the account names that downloaded
+    files: int
+    bytes: int
+    download_s: float  # the download stage's seconds (the achieved makespan)
+    ideal_s: float  # bytes / the accounts' summed measured speeds (0: nothing measured)
+    outcome: str  # 'ok', 'failed files', 'interrupted', 'error'
+    speeds: str  # JSON {account: measured bytes/s}
+
+
+MAX_RUNS_KEPT = 1000
+
+_Record = TypeVar("_Record", DoneFile, ClientSpeed, HookRun, RunRow)
 
 
 def _columns(cls: type[_Record]) -> str:
@@ -195,6 +223,7 @@ def _record(cls: type[_Record], row: sqlite3.Row) -> _Record:
 _SELECT_DONE = f"SELECT {_columns(DoneFile)} FROM done_files"
 _SELECT_SPEEDS = f"SELECT {_columns(ClientSpeed)} FROM client_speeds ORDER BY account"
 _SELECT_HOOKS = f"SELECT {_columns(HookRun)} FROM hook_runs"
+_SELECT_RUNS = f"SELECT {_columns(RunRow)} FROM runs ORDER BY id DESC LIMIT ?"
 _QUEUE_HOOK = (
     "INSERT INTO hook_runs(kind, item, status, event, command_sha, exit_code, attempts, error, created, updated)"
     " VALUES (?, ?, 'pending', ?, '', NULL, 0, '', ?, ?) ON CONFLICT(kind, item) DO UPDATE SET"
@@ -382,6 +411,17 @@ class StateStore:
 
     # -------------------------------------------------------------------- meta
 
+    def record_run(self, run: RunRow) -> None:
+        """Keep one finished round (the newest MAX_RUNS_KEPT are kept)."""
+        names = [f.name for f in fields(RunRow) if f.name != "id"]
+        values = {n: getattr(run, n) for n in names}
+        self._write((f"INSERT INTO runs({', '.join(names)}) VALUES ({', '.join(':' + n for n in names)})", values),
+                    ("DELETE FROM runs WHERE id <= (SELECT max(id) FROM runs) - ?", (MAX_RUNS_KEPT,)))
+
+    def runs(self, limit: int = 100) -> list[RunRow]:
+        """The newest rounds first."""
+        return [_record(RunRow, r) for r in self._rows(_SELECT_RUNS, (limit,))]
+
     def set_meta(self, key: str, value: str) -> None:
         """Store a free-form job setting (the job binding keys are read-only)."""
         if key in _BINDING_KEYS:
@@ -416,6 +456,12 @@ class StateSnapshot:
     meta: dict[str, str]
     done: dict[int, DoneFile]
     speeds: dict[str, ClientSpeed] = field(default_factory=dict)  # learned per account
+    runs: list[RunRow] = field(default_factory=list)  # the newest rounds first (schema 3 on)
+
+
+def read_runs(path: str | os.PathLike[str]) -> list[RunRow]:
+    """The rounds a state DB recorded, newest first, read-only beside a running job."""
+    return read_state(path).runs
 
 
 def read_state(path: str | os.PathLike[str]) -> StateSnapshot:
@@ -467,10 +513,11 @@ def _read_snapshot(conn: sqlite3.Connection, db: Path) -> StateSnapshot:
             raise _not_ours(db, "it is bound to no channel")
         rows = conn.execute(f"{_SELECT_DONE} ORDER BY message_id").fetchall()
         speeds = {str(r["account"]): _record(ClientSpeed, r) for r in conn.execute(_SELECT_SPEEDS)}
+        runs = [_record(RunRow, r) for r in conn.execute(_SELECT_RUNS, (MAX_RUNS_KEPT,))] if version >= 3 else []
     finally:
         if conn.in_transaction:
             conn.execute("ROLLBACK")  # a read transaction: nothing to keep
-    return StateSnapshot(meta, {r["message_id"]: _record(DoneFile, r) for r in rows}, speeds)
+    return StateSnapshot(meta, {r["message_id"]: _record(DoneFile, r) for r in rows}, speeds, runs)
 
 
 # ------------------------------------------------------------------- helpers

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import json
 import os
 import subprocess
 import unicodedata
@@ -27,6 +28,7 @@ from tgfetch.download.layout import STATE_FILE
 from tgfetch.download.naming import MAX_COMPONENT_BYTES
 from tgfetch.errors import StateMismatchError, UsageError
 from tgfetch.job import JobReport
+from tgfetch.store import read_runs
 from tgfetch.telegram.simulator import SimulatedTelegram
 
 HOME_DC = 2
@@ -92,6 +94,13 @@ async def test_whole_channel_three_clients_then_rerun_downloads_nothing(
         assert delta["GetFileRequest"] == 0, f"{n} called upload.getFile on a rerun"
     assert served(sim) == bytes_before
     check_all_files(sim, again)
+    # The run history: the first run is one round; a rerun with nothing to fetch plans nothing and adds none.
+    (run,) = read_runs(report.dest / ".tgfetch.sqlite")
+    fetched = [f for f in report.files if f.linked_from is None]
+    assert (run.files, run.bytes) == (len(fetched), sum(f.size for f in fetched))
+    assert run.strategy == report.strategy and run.outcome == "done"
+    assert set(json.loads(run.accounts)) == set(NAMES) and set(json.loads(run.speeds)) <= set(NAMES)
+    assert 0 < run.ideal_s and 0 < run.download_s < run.finished - run.started + 1
 
 
 def _check_albums(sim: SimulatedTelegram, report: JobReport) -> None:
