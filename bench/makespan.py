@@ -42,6 +42,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -66,6 +67,7 @@ class Variant:
     name: str
     mode: str
     stealing: bool
+    concurrency: int | None = None  # MAX_CONCURRENT_DOWNLOADS_PER_CLIENT (None: the server's download queues)
 
 
 VARIANTS = (
@@ -121,9 +123,9 @@ class Outcome:
 
 
 async def run_one(sim_args: dict[str, object], sc: Scenario, v: Variant, dest: Path,
-                  history: Path | None = None) -> Outcome:
+                  history: Path | None = None, on_start: Any = None) -> Outcome:
     """One download into `dest`; with `history` (a state DB holding measured speeds), planned with
-    LOAD_BALANCE_METRIC=estimated_time on a copy of it."""
+    LOAD_BALANCE_METRIC=estimated_time on a copy of it. `on_start` sees the download start (a live view)."""
     sim = SimulatedTelegram(**{**sim_args, **dict(sc.channel)}, faults=sc.faults)  # type: ignore[arg-type]
     clients = {f"client{i + 1}": sim.client(f"client{i + 1}", bandwidth=bw) for i, bw in enumerate(sc.bandwidths)}
     extra: dict[str, object] = {}
@@ -133,10 +135,11 @@ async def run_one(sim_args: dict[str, object], sc: Scenario, v: Variant, dest: P
         shutil.copy(history, state)
         extra = {"state_db": state, "load_balance_metric": "estimated_time"}
     settings = load_settings(env_file=None, download_dir=dest, task_distribution_mode=v.mode,
-                             log_level="ERROR", flood_wait_handoff_seconds=60, **extra)
+                             log_level="ERROR", flood_wait_handoff_seconds=60,
+                             max_concurrent_downloads_per_client=v.concurrency, **extra)
     try:
         rep = await download_channel(clients, sim.channel_username, sim.first_id, None, dest, settings,
-                                     stealing=v.stealing, backups=v.stealing)
+                                     stealing=v.stealing, backups=v.stealing, on_start=on_start)
     finally:
         await close_clients(clients)
     assert rep.ok and len(rep.files) == len(sim.media_messages()), "incomplete download"
@@ -189,7 +192,8 @@ def scenarios(quick: bool) -> list[Scenario]:
             *short_jobs()]
 
 
-async def run_scenario(sim_args: dict[str, object], sc: Scenario, default_only: bool = False) -> list[float]:
+async def run_scenario(sim_args: dict[str, object], sc: Scenario, default_only: bool = False,
+                       fixed: int | None = None) -> list[float]:
     """Print one scenario's rows; return the default's ratios to the ideal bound."""
     probe = SimulatedTelegram(**{**sim_args, **dict(sc.channel)})  # type: ignore[arg-type]
     lb = ideal(probe, sc.bandwidths)
@@ -204,10 +208,14 @@ async def run_scenario(sim_args: dict[str, object], sc: Scenario, default_only: 
         await run_one(sim_args, sc, VARIANTS[2], work / "first")
         history = work / "first" / "tgfetch_sim" / ".tgfetch.sqlite"
     variants = VARIANTS[1:] if sc.learned else VARIANTS if sc.contrast else VARIANTS[2:]
-    for v in variants[-1:] if default_only else variants:
-        dest = work / v.mode / str(v.stealing)
+    variants = variants[-1:] if default_only else variants
+    if fixed is not None:  # the default with a fixed number of files in flight per account, side by side
+        variants = (*variants, Variant(f"(c) default, {fixed} files/account", "media_group_aware", True, fixed))
+    for v in variants:
+        dest = work / v.mode / str(v.stealing) / str(v.concurrency)
         try:
-            o = got[v.mode if not v.stealing else "default"] = await run_one(sim_args, sc, v, dest, history)
+            key = f"fixed{v.concurrency}" if v.concurrency else v.mode if not v.stealing else "default"
+            o = got[key] = await run_one(sim_args, sc, v, dest, history)
         finally:
             shutil.rmtree(dest, ignore_errors=True)
         flood = f"{sum(o.flood_s):7.1f} {o.seconds / ideal(probe, sc.bandwidths, o.flood_s):14.3f}" \
@@ -231,6 +239,8 @@ async def main() -> None:
     ap.add_argument("--only", default="", help="run only the scenarios whose name contains this text")
     ap.add_argument("--repeat", type=int, default=1, help="run each scenario this many times (then medians)")
     ap.add_argument("--default-only", action="store_true", help="run only (c), the default")
+    ap.add_argument("--fixed", type=int, default=None,
+                    help="also run (c) with MAX_CONCURRENT_DOWNLOADS_PER_CLIENT=N (the default follows the server)")
     a = ap.parse_args()
     messages = 1000 if a.quick else a.messages
     sim_args: dict[str, object] = {"seed": 11, "messages": messages, "first_id": 1, "size_scale": a.scale}
@@ -245,7 +255,7 @@ async def main() -> None:
     ratios: dict[str, list[float]] = {}
     for _ in range(a.repeat):
         for sc in chosen:
-            ratios.setdefault(sc.name, []).extend(await run_scenario(sim_args, sc, a.default_only))
+            ratios.setdefault(sc.name, []).extend(await run_scenario(sim_args, sc, a.default_only, a.fixed))
     if a.repeat > 1:
         print("(c) default, ratio to the ideal bound over the runs:")
         for name, rs in ratios.items():

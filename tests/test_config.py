@@ -31,7 +31,7 @@ DEFAULTS = {
     "start_message_id": None,
     "end_message_id": None,
     "download_dir": Path("downloads"),
-    "max_concurrent_downloads_per_client": 3,
+    "max_concurrent_downloads_per_client": None,  # the server's download queues
     "state_db": None,
     "file_name_template": "{message_id}_{file_name}",
     "flood_wait_handoff_seconds": 60.0,

@@ -555,7 +555,7 @@ def test_an_earlier_state_db_gains_the_hook_table(db: Path) -> None:
         store.hook_queued("file", 3, "{}")
         assert store.hook_counts() == {"pending": 1}
     conn = sqlite3.connect(db)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     conn.close()
     assert read_state(db).done[3].path == "a/3.jpg"
 

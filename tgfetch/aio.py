@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
-__all__ = ["wait_event"]
+__all__ = ["cancel_quietly", "wait_event"]
 
 
 async def wait_event(event: asyncio.Event, seconds: float) -> bool:
@@ -18,3 +19,11 @@ async def wait_event(event: asyncio.Event, seconds: float) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+async def cancel_quietly(task: asyncio.Future[Any] | None) -> None:
+    """Cancel a background task (if any) and wait for it to end, whatever it raised."""
+    if task is None:
+        return
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)

@@ -9,7 +9,7 @@ import getpass
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -114,6 +114,23 @@ async def _connected(clients: Mapping[str, TelegramClient]) -> AsyncIterator[Non
         await close_clients(clients)
 
 
+@contextlib.asynccontextmanager
+async def _dashboard(settings: Settings, job: str, console: Console) -> AsyncIterator[Any]:
+    """The live dashboard (WEB, --web) around a job: yields the source the job feeds (None without WEB)."""
+    if not settings.web:
+        yield None
+        return
+    from tgfetch.web.commands import live_dashboard  # the web stack loads only when asked for
+
+    async with live_dashboard(settings, job, _say(console)) as source:
+        yield source
+
+
+def _say(console: Console) -> Callable[[str], None]:
+    """Print one line as it is: never wrapped (it may hold a URL), never read as rich markup ([::1])."""
+    return lambda line: console.print(line, soft_wrap=True, markup=False, highlight=False)
+
+
 def _console() -> Console:
     console = Console(highlight=False)
     if not console.is_terminal:
@@ -161,10 +178,13 @@ async def run_download(opts: CommandOptions) -> int:
             print_plan(console, plan, scan)
 
     try:
-        async with _connected(clients):
+        async with _dashboard(opts.settings, channel, console) as web, _connected(clients):
             report = await _interruptible(download_job(
                 clients, targets, opts.settings.download_dir, opts.settings, monitor=monitor,
-                on_plan=show_plan, on_abort=aborted.append))
+                on_plan=show_plan, on_abort=aborted.append, on_start=web.round_started if web else None))
+            if web is not None:
+                web.round_done(report)
+                web.finished(report.result)
     except TgfetchError as exc:
         _report_abort(opts.report, channel, exc, aborted)
         raise
@@ -282,30 +302,49 @@ async def run_watch(opts: CommandOptions, rounds: int | None) -> int:
         raise UsageError("watch follows chats: give CHANNEL (or --channel), not message links")
     console = _console()
     count = {"n": 0}
+    web: Any = None  # the live dashboard's source (--web)
 
     def on_round(report: JobReport, held: set[tuple[int, int]]) -> None:
         count["n"] += 1
-        new = report.downloaded
-        if not new and not report.failures and not held:
-            return  # a poll that found nothing: no line
-        line = (f"round {count['n']}: {len(new)} new file(s), {human_bytes(sum(f.size for f in new))}, "
-                f"{len(report.failures)} failed")
-        if held:
-            line += f"; {len(held)} album(s) still arriving, held back"
-        console.print(line)
+        if web is not None:
+            web.round_done(report)
+        if (line := _round_line(count["n"], report, held)) is not None:
+            console.print(line)
 
     console.print(f"watching {', '.join(t.chat.text for t in targets)}: a poll every "
                   f"{opts.settings.watch_interval:g}s (sooner on updates); Ctrl-C stops, the state resumes")
     live = opts.simulate.live if opts.simulate is not None else 0
     posts = asyncio.ensure_future(feed(sim, live)) if sim is not None and live else None
     try:
-        async with _connected(clients):
+        async with _dashboard(opts.settings, ", ".join(t.chat.text for t in targets), console) as web, \
+                _connected(clients):
+            run = RunOptions(on_start=web.round_started if web else None)
             await _interruptible(watch_job(clients, targets, opts.settings.download_dir, opts.settings,
-                                           RunOptions(), on_round=on_round, rounds=rounds))
+                                           run, on_round=on_round, rounds=rounds))
+            if web is not None:
+                web.finished("done")
     finally:
         if posts is not None:
             posts.cancel()
     return EXIT_OK
+
+
+def _round_line(n: int, report: JobReport, held: set[tuple[int, int]]) -> str | None:
+    """What a watch round did, in one line (None: a poll that found nothing)."""
+    new = report.downloaded
+    if not new and not report.failures and not held:
+        return None
+    line = f"round {n}: {len(new)} new file(s), {human_bytes(sum(f.size for f in new))}, {len(report.failures)} failed"
+    return line + (f"; {len(held)} album(s) still arriving, held back" if held else "")
+
+
+async def run_dashboard(opts: CommandOptions) -> int:
+    """Run `dashboard`: serve a job's state DB read-only (WEB, default 127.0.0.1:8080) until Ctrl-C."""
+    from tgfetch.web.commands import state_dashboard
+
+    if opts.settings.state_db is None:
+        raise UsageError("give the job's state DB: tgfetch dashboard --state-db PATH (or set STATE_DB)")
+    return await state_dashboard(opts.settings, opts.settings.state_db, _say(_console()))
 
 
 async def run_accounts(opts: CommandOptions, check: bool, as_json: bool) -> int:
@@ -453,33 +492,50 @@ def _save_simulated_session(client: TelegramClient, path: Path) -> None:
     disk.close()
 
 
-def _cluster_clients(opts: CommandOptions, prefix: str) -> tuple[dict[str, TelegramClient], str]:
-    """Clients for a cluster process: simulated accounts get names unique to this process."""
+def _cluster_clients(opts: CommandOptions, prefix: str) -> tuple[dict[str, TelegramClient], str, Any]:
+    """Clients for a cluster process (simulated accounts get names unique to this process), its channel and
+    the simulator (None on Telegram)."""
     s = opts.settings
     if len(s.channels()) > 1 or s.topic is not None or s.comments or opts.links:
         raise UsageError("the cluster downloads one channel's id range: several chats, TOPIC, COMMENTS and message "
                          "links are for `tgfetch download`")
     if opts.simulate is not None:
         tg, clients = build_simulation(opts.simulate, f"{prefix}-")
-        return clients, s.channel or tg.channel_username
+        return clients, s.channel or tg.channel_username, tg
     clients, targets = job_clients(opts)
-    return clients, targets[0].chat.text
+    return clients, targets[0].chat.text, None
 
 
 async def run_coordinator(opts: CommandOptions, redis_url: str | None, insecure: bool,
-                          expect_accounts: int = 0, wait_s: float = 60.0, lease_s: float = 60.0) -> int:
-    """Run `coordinator`: scan, plan over the workers' accounts, enqueue on Redis, show progress."""
+                          expect_accounts: int = 0, wait_s: float = 60.0, lease_s: float = 60.0, *,
+                          watch: bool = False) -> int:
+    """Run `coordinator`: scan, plan over the workers' accounts, enqueue on Redis, show progress
+    (`watch`: then enqueue new posts as they arrive, until stopped)."""
     from tgfetch.cluster.run import coordinate, redis_for
 
     check_strategy(opts.settings)
     redis = redis_for(opts.settings, redis_url, insecure)
-    clients, channel = _cluster_clients(opts, "coordinator")
+    clients, channel, sim = _cluster_clients(opts, "coordinator")
     try:
-        async with _connected(clients):
+        async with _connected(clients), _sim_feed(opts, sim):
             return await coordinate(clients, channel, opts.settings, redis, expect_accounts=expect_accounts,
-                                    wait_s=wait_s, lease_s=lease_s, console=_console())
+                                    wait_s=wait_s, lease_s=lease_s, console=_console(), watch=watch)
     finally:
         await redis.aclose()
+
+
+@contextlib.asynccontextmanager
+async def _sim_feed(opts: CommandOptions, sim: Any) -> AsyncIterator[None]:
+    """--sim-live N in a cluster process: its simulated channel receives the same N posts over time."""
+    from tgfetch.telegram.simulator.feed import feed
+
+    live = opts.simulate.live if opts.simulate is not None else 0
+    posts = asyncio.ensure_future(feed(sim, live)) if sim is not None and live else None
+    try:
+        yield
+    finally:
+        if posts is not None:
+            posts.cancel()
 
 
 async def run_worker(opts: CommandOptions, redis_url: str | None, machine_name: str | None,
@@ -492,9 +548,9 @@ async def run_worker(opts: CommandOptions, redis_url: str | None, machine_name: 
     check_report_path(opts.report)
     redis = redis_for(opts.settings, redis_url, insecure)
     machine = machine_name or opts.settings.machine_name or socket.gethostname().split(".")[0]
-    clients, channel = _cluster_clients(opts, machine)
+    clients, channel, sim = _cluster_clients(opts, machine)
     try:
-        async with _connected(clients):
+        async with _connected(clients), _sim_feed(opts, sim):
             code, records, info = await work(clients, channel, opts.settings, redis, machine=machine,
                                              lease_s=lease_s, console=_console())
     finally:

@@ -1,4 +1,4 @@
-"""Command line: `tgfetch [download|plan|compare|demo|login|accounts|topics|coordinator|worker|verify]`.
+"""Command line: `tgfetch [download|watch|plan|compare|demo|login|accounts|topics|coordinator|worker|verify|dashboard]`.
 
 Exit codes: 0 all done, 1 finished with failed files, 2 bad usage or
 configuration, 3 Telegram authorization/access problem, 130 interrupted.
@@ -184,8 +184,16 @@ _WATCH: list[Callable[[F], F]] = [
     click.option("--settle", "watch_settle_seconds", type=float,
                  help="WATCH_SETTLE_SECONDS: an album is downloaded once no member arrived for this long (default 5)."),
 ]
+_WEB: list[Callable[[F], F]] = [
+    click.option("--web", metavar="[HOST:]PORT",
+                 help="WEB: serve the dashboard and /metrics at [HOST:]PORT (host default 127.0.0.1; any other "
+                      "host needs a token: WEB_TOKEN, else a random one is printed; port 0: any free one)."),
+    click.option("--web-token", metavar="TOKEN",
+                 help="WEB_TOKEN: the dashboard's token, 16+ letters, digits, -, _, ., ~ (better in .env: a flag "
+                      "shows in the process list)."),
+]
 _ALL_GROUPS = (_COMMON, _CHANNEL, _SCAN, _SELECTION, _MODE, _METRIC, _FILES, _PROGRESS, _REPORT, _SIMULATION,
-               _NOTIFY, _WATCH)
+               _NOTIFY, _WATCH, _WEB)
 
 
 def options(*groups: list[Callable[[F], F]]) -> Callable[[F], F]:
@@ -269,8 +277,8 @@ def cli(ctx: click.Context) -> None:
 
 
 @cli.command()
-@options(_COMMON, _CHANNEL, _SCAN, _SELECTION, _MODE, _METRIC, _FILES, _NOTIFY, _PROGRESS, _REPORT, _SIMULATION,
-         _LINKS)
+@options(_COMMON, _CHANNEL, _SCAN, _SELECTION, _MODE, _METRIC, _FILES, _NOTIFY, _WEB, _PROGRESS, _REPORT,
+         _SIMULATION, _LINKS)
 @run_command
 async def download(opts: CommandOptions) -> int:
     """Scan, plan and download the chats' media, or just the messages of the LINKs (the default command).
@@ -284,7 +292,7 @@ async def download(opts: CommandOptions) -> int:
 
 
 @cli.command()
-@options(_COMMON, _CHANNEL, _SCAN, _SELECTION, _MODE, _METRIC, _FILES, _NOTIFY, _QUIET, _SIMULATION, _WATCH)
+@options(_COMMON, _CHANNEL, _SCAN, _SELECTION, _MODE, _METRIC, _FILES, _NOTIFY, _WEB, _QUIET, _SIMULATION, _WATCH)
 @click.option("--rounds", type=click.IntRange(1, 1_000_000), default=None,
               help="Stop after this many rounds (default: never).")
 @run_command
@@ -357,7 +365,9 @@ def login(name: str, phone: str | None, session_dir: str | None, simulate: bool,
 
 
 @cli.command()
-@options(_COMMON, _CHANNEL, _SCAN, _SELECTION, _MODE, _METRIC, _QUIET, _SIMULATION)
+@options(_COMMON, _CHANNEL, _SCAN, _SELECTION, _MODE, _METRIC, _QUIET, _SIMULATION, _WATCH)
+@click.option("--watch", "follow", is_flag=True,
+              help="Then follow the channel: enqueue new posts as they arrive, until Ctrl-C (exit 130).")
 @click.option("--redis", "redis_url", help="Redis URL (redis:// or rediss://), or REDIS_URL.")
 @click.option("--insecure", is_flag=True, help="Allow a non-loopback Redis without a password.")
 @click.option("--expect-accounts", type=click.IntRange(0), default=0, show_default=True,
@@ -367,16 +377,16 @@ def login(name: str, phone: str | None, session_dir: str | None, simulate: bool,
 @click.option("--lease", "lease_s", type=click.FloatRange(1), default=60.0, show_default=True,
               help="Seconds a group stays leased to a silent worker before others reclaim it.")
 @run_command
-async def coordinator(opts: CommandOptions, redis_url: str | None, insecure: bool, expect_accounts: int,
+async def coordinator(opts: CommandOptions, follow: bool, redis_url: str | None, insecure: bool, expect_accounts: int,
                       wait_s: float, lease_s: float) -> int:
-    """Multi-machine mode: scan, plan and enqueue the job on Redis; show progress."""
+    """Multi-machine mode: scan, plan and enqueue the job on Redis; show progress (--watch: and new posts)."""
     from tgfetch.app import run_coordinator
 
-    return await run_coordinator(opts, redis_url, insecure, expect_accounts, wait_s, lease_s)
+    return await run_coordinator(opts, redis_url, insecure, expect_accounts, wait_s, lease_s, watch=follow)
 
 
 @cli.command()
-@options(_COMMON, _CHANNEL, _FILES, _QUIET, _REPORT, _SIMULATION)
+@options(_COMMON, _CHANNEL, _FILES, _NOTIFY, _QUIET, _REPORT, _SIMULATION)
 @click.option("--redis", "redis_url", help="Redis URL (redis:// or rediss://), or REDIS_URL.")
 @click.option("--machine", "machine_name", help="This machine's name (default: host name).")
 @click.option("--insecure", is_flag=True, help="Allow a non-loopback Redis without a password.")
@@ -415,6 +425,22 @@ async def accounts(opts: CommandOptions, check: bool, as_json: bool) -> int:
     from tgfetch.app import run_accounts
 
     return await run_accounts(opts, check, as_json)
+
+
+@cli.command()
+@options(_COMMON)
+@click.option("--state-db", type=_PathArg(),
+              help="STATE_DB: the job's state DB (DOWNLOAD_DIR/<channel>/.tgfetch.sqlite).")
+@options(_WEB)
+@run_command
+async def dashboard(opts: CommandOptions) -> int:
+    """Serve a job's dashboard read-only from its state DB (running or finished) at WEB (default 127.0.0.1:8080).
+
+    Files, failures, the timeline and the run history with learned speeds; Ctrl-C stops it.
+    """
+    from tgfetch.app import run_dashboard
+
+    return await run_dashboard(opts)
 
 
 def _one_line(exc: click.ClickException) -> str:

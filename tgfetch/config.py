@@ -20,6 +20,7 @@ from tgfetch.errors import ConfigError
 if TYPE_CHECKING:
     from tgfetch.proxy import ProxySpec
     from tgfetch.selection import Selection
+    from tgfetch.web.bind import WebBind
 from tgfetch.model import DistributionMode, LoadBalanceMetric
 
 __all__ = ["LOG_LEVELS", "Settings", "check_env_file", "check_phone", "is_session_name", "load_settings"]
@@ -52,10 +53,14 @@ ALLOWED: dict[str, str] = {
     "hook_concurrency": "an integer from 1 to 64",
     "watch_interval": "a number of seconds greater than 0 (at most 86400)",
     "watch_settle_seconds": "a number of seconds from 0 to 3600",
+    "web": "[HOST:]PORT: a port from 0 to 65535 (0: any free one) after an optional host (an IPv4 address, "
+           "[an IPv6 address], localhost or a host name; default 127.0.0.1), e.g. 8080 or 0.0.0.0:8080",
+    "web_token": "at least 16 characters of letters, digits, -, _, . and ~ (e.g. the output of "
+                 "python3 -c 'import secrets; print(secrets.token_urlsafe())')",
     "start_message_id": "a message id of at least 1 (and at most 2147483647)",
     "end_message_id": "a message id of at least 1 (and at most 2147483647)",
     "download_dir": "a directory path (not an existing file)",
-    "max_concurrent_downloads_per_client": "an integer from 1 to 64",
+    "max_concurrent_downloads_per_client": "an integer from 1 to 64 (unset: the server's download queue limits)",
     "state_db": "a file path (not a directory)",
     "file_name_template": "a template of the fields in README (FILE_NAME_TEMPLATE), with {message_id}",
     "flood_wait_handoff_seconds": "a number of seconds of at least 0",
@@ -135,7 +140,8 @@ class Settings(BaseSettings):
     start_message_id: int | None = Field(None, ge=1, le=MAX_INT32)
     end_message_id: int | None = Field(None, ge=1, le=MAX_INT32)
     download_dir: Path = Path("downloads")
-    max_concurrent_downloads_per_client: int = Field(3, ge=1, le=64)
+    # None: as many files at once as Telegram's download queues allow (help.getAppConfig; 5 small, 2 large per DC)
+    max_concurrent_downloads_per_client: int | None = Field(None, ge=1, le=64)
     state_db: Path | None = None
     file_name_template: str = "{message_id}_{file_name}"
     flood_wait_handoff_seconds: float = Field(60.0, ge=0, allow_inf_nan=False)
@@ -165,6 +171,35 @@ class Settings(BaseSettings):
     hook_concurrency: int = Field(2, ge=1, le=64)
     watch_interval: float = Field(30.0, gt=0, le=86400, allow_inf_nan=False)  # seconds between polls
     watch_settle_seconds: float = Field(5.0, ge=0, le=3600, allow_inf_nan=False)  # an album's quiet time
+    web: str | None = None  # [HOST:]PORT of the live dashboard (tgfetch.web); None: no dashboard
+    web_token: SecretStr | None = None  # the dashboard's token (required beyond loopback; else a random one)
+
+    @field_validator("web", mode="before")
+    @classmethod
+    def _web(cls, v: Any) -> Any:
+        from tgfetch.web.bind import parse_bind
+
+        if v is None or (isinstance(v, str) and not v.strip()):
+            return None
+        if not isinstance(v, str):
+            raise ValueError("not [HOST:]PORT")
+        return str(parse_bind(v))
+
+    @field_validator("web_token", mode="before")
+    @classmethod
+    def _web_token(cls, v: Any) -> Any:
+        text = v.get_secret_value() if isinstance(v, SecretStr) else v
+        if text is None or (isinstance(text, str) and not text):
+            return None
+        if not isinstance(text, str) or not re.fullmatch(r"[A-Za-z0-9._~-]{16,256}", text):
+            raise ValueError("not a token")
+        return text
+
+    def web_bind(self) -> WebBind | None:
+        """Where the live dashboard listens (WEB), or None."""
+        from tgfetch.web.bind import parse_bind
+
+        return parse_bind(self.web) if self.web else None
 
     @field_validator("task_distribution_mode", mode="before")
     @classmethod
@@ -313,7 +348,7 @@ class Settings(BaseSettings):
     def secret_values(self) -> list[str]:
         """Every secret the settings hold (what logs, events, hooks' environments and reports must not show)."""
         out = [x.get_secret_value() for x in self.tg_session_strings]
-        for secret in (self.tg_api_hash, self.redis_url):
+        for secret in (self.tg_api_hash, self.redis_url, self.web_token):
             if secret is not None:
                 out.append(secret.get_secret_value())
         every, each = self.proxies()
@@ -345,6 +380,9 @@ class Settings(BaseSettings):
         return self.task_distribution_mode
 
 
+_SECRET_SETTINGS = {"tg_api_hash", "tg_session_strings", "redis_url", "proxy", "tg_proxies", "web_token"}
+
+
 def _describe(err: dict[str, Any]) -> str:
     loc = err.get("loc") or ()
     name = str(loc[0]) if loc else ""
@@ -352,14 +390,14 @@ def _describe(err: dict[str, Any]) -> str:
         msg = str(err.get("msg", ""))
         return msg.removeprefix("Value error, ")
     value = err.get("input")
-    shown = "<secret>" if name in {"tg_api_hash", "tg_session_strings", "redis_url", "proxy", "tg_proxies"} else value
+    shown = "<secret>" if name in _SECRET_SETTINGS else value
     allowed = ALLOWED.get(name, str(err.get("msg", "")))
     if isinstance(shown, list):
         shown = ",".join(str(x) for x in shown)
     if isinstance(shown, Path):
         shown = str(shown)
     detail = str(err.get("msg", "")).removeprefix("Value error, ") if err.get("type") == "value_error" else ""
-    why = f"{detail}; " if detail and name not in {"tg_api_hash", "tg_session_strings", "redis_url"} else ""
+    why = f"{detail}; " if detail and name not in _SECRET_SETTINGS else ""
     return f"{name.upper()}={shown!r} is not allowed: {why}expected {allowed}"
 
 

@@ -29,7 +29,7 @@ from tgfetch.context import JobContext, open_job
 from tgfetch.download.engine import DownloadEngine
 from tgfetch.download.layout import backup_dir
 from tgfetch.download.scheduler import Scheduler
-from tgfetch.download.stats import ClientStats
+from tgfetch.download.stats import ClientStats, FileRecord
 from tgfetch.download.tasks import Pending, resume, works
 from tgfetch.errors import EXIT_FAILED_FILES, EXIT_INTERRUPTED, EXIT_OK, TelegramAccessError, TgfetchError, UsageError
 from tgfetch.incremental import new_parts, record_settled
@@ -47,11 +47,26 @@ from tgfetch.telegram.scan import ScanResult
 if TYPE_CHECKING:
     from tgfetch.distribution import TaskDistributor
 
-__all__ = ["JobReport", "Monitor", "RunOptions", "choose", "download_channel", "download_job", "plan_scan",
+__all__ = ["JobReport", "Monitor", "RoundView", "RunOptions", "choose", "download_channel", "download_job", "plan_scan",
            "run_round", "scan_channel", "scan_job"]
 
 Monitor = Callable[[Scheduler, Mapping[str, ClientStats]], Any]
 OnPlan = Callable[[TaskDistributionResult, ScanResult], Any]
+
+
+@dataclass(frozen=True)
+class RoundView:
+    """One round's download as it starts, for live views (the web dashboard): read it, never change it."""
+
+    job: JobContext
+    scan: ScanResult
+    plan: TaskDistributionResult | None  # None: nothing to download in this round
+    engine: DownloadEngine | None
+    stats: Mapping[str, ClientStats]
+    done_before: Sequence[FileRecord]  # the round's files already on disk (earlier runs)
+
+
+OnStart = Callable[[RoundView], Any]
 
 
 async def scan_channel(
@@ -110,28 +125,30 @@ async def download_channel(
     clients: Mapping[str, TelegramClient], channel: str, first_id: int | None, last_id: int | None,
     dest: str | os.PathLike[str], settings: Settings, *, monitor: Monitor | None = None, stealing: bool = True,
     backups: bool = True, on_plan: OnPlan | None = None, on_abort: Callable[[JobReport], Any] | None = None,
-    distributor: TaskDistributor | None = None,
+    distributor: TaskDistributor | None = None, on_start: OnStart | None = None,
 ) -> JobReport:
     """Scan, plan and download the media of ids first_id..last_id of one channel; return what was done.
 
     `monitor` shows progress while files download; `on_plan` sees the plan before they start;
     `on_abort` gets the report of what was done when the download stops on an error or an
     interruption (the error is raised after it). `distributor` plans with the strategies registered on it.
+    `on_start` sees the round's download (`RoundView`) as it starts.
     """
     target = Target(parse_channel(channel), first_id, last_id, topic=settings.topic, comments=settings.comments)
     return await download_job(clients, [target], dest, settings, monitor=monitor, stealing=stealing,
-                              backups=backups, on_plan=on_plan, on_abort=on_abort, distributor=distributor)
+                              backups=backups, on_plan=on_plan, on_abort=on_abort, distributor=distributor,
+                              on_start=on_start)
 
 
 async def download_job(
     clients: Mapping[str, TelegramClient], targets: Sequence[Target], dest: str | os.PathLike[str],
     settings: Settings, *, monitor: Monitor | None = None, stealing: bool = True, backups: bool = True,
     on_plan: OnPlan | None = None, on_abort: Callable[[JobReport], Any] | None = None,
-    distributor: TaskDistributor | None = None,
+    distributor: TaskDistributor | None = None, on_start: OnStart | None = None,
 ) -> JobReport:
     """Scan, plan (once, over every chat) and download the media of the job's chats; see `download_channel`."""
     t0 = time.monotonic()
-    run = RunOptions(monitor, stealing, backups, on_plan, on_abort, distributor)
+    run = RunOptions(monitor, stealing, backups, on_plan, on_abort, distributor, on_start=on_start)
     async with open_job(clients, targets, settings, dest) as job, observing(job, settings, run) as run:
         report = await run_round(job, settings, run, t0)
     if not any(a.dead is None for a in job.accounts.values()):
@@ -150,6 +167,7 @@ class RunOptions:
     on_abort: Callable[[JobReport], Any] | None = None
     distributor: TaskDistributor | None = None
     observer: JobObserver | None = None  # events and hooks (None: the job opens its own when configured)
+    on_start: OnStart | None = None  # sees each round's download as it starts (the web dashboard)
 
 
 Hold = Callable[[ScanResult], ScanResult]
@@ -177,7 +195,9 @@ async def observing(job: JobContext, settings: Settings, run: RunOptions) -> Asy
     code = EXIT_INTERRUPTED
     try:
         yield dataclasses.replace(run, observer=observer, on_abort=aborted)
-        code = EXIT_OK if observer.last is None or observer.last.ok else EXIT_FAILED_FILES
+        last = observer.last
+        code = (EXIT_OK if last is None or last.ok else
+                EXIT_INTERRUPTED if last.outcome == "interrupted" else EXIT_FAILED_FILES)
     except TgfetchError as exc:
         code = exc.exit_code
         raise
@@ -209,7 +229,7 @@ async def run_round(job: JobContext, settings: Settings, run: RunOptions, t0: fl
     dl = _Download(job, scan, pending, stealing=run.stealing, backups=run.backups, distributor=run.distributor,
                    chosen=chosen, observer=run.observer)
     try:
-        await dl.go(run.monitor, run.on_plan, stages, t0)
+        await dl.go(run.monitor, run.on_plan, stages, t0, run.on_start)
     except BaseException as exc:
         if run.on_abort is not None:
             interrupted = isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
@@ -247,11 +267,14 @@ class _Download:
         self.plan: TaskDistributionResult | None = None
         self.engine: DownloadEngine | None = None
 
-    async def go(self, monitor: Monitor | None, on_plan: OnPlan | None, stages: dict[str, float], t0: float) -> None:
+    async def go(self, monitor: Monitor | None, on_plan: OnPlan | None, stages: dict[str, float], t0: float,
+                 on_start: OnStart | None = None) -> None:
         """Plan the pending groups and download them (nothing to do: every account is done)."""
         if not self.pending.groups:
             for st in self.stats.values():
                 st.state, st.finished = "done", time.monotonic()
+            if on_start is not None:
+                on_start(RoundView(self.job, self.scan, None, None, self.stats, self.pending.done))
             return
         settings = self.job.settings
         self.plan = await plan_scan(self.scan, list(self.alive), settings, self.learned,
@@ -267,6 +290,8 @@ class _Download:
         self.engine = DownloadEngine(self.job.disk, scheduler, self.alive, self.stats,
                                      settings.max_concurrent_downloads_per_client, settings.max_file_retries)
         self.engine.downloader.observer = self.observer
+        if on_start is not None:
+            on_start(RoundView(self.job, self.scan, self.plan, self.engine, self.stats, self.pending.done))
         stages["plan"] = time.monotonic() - t0 - sum(stages.values())
         if monitor is None:
             await self.engine.run()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tgfetch.errors import ConfigError
 
-__all__ = ["RedactingFilter", "setup_logging"]
+__all__ = ["RedactingFilter", "redact_also", "setup_logging"]
 
 # Telethon string sessions and api hashes have recognisable shapes; redact them
 # even when they were not configured (e.g. a session passed some other way).
@@ -27,6 +27,11 @@ class RedactingFilter(logging.Filter):
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
         self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+
+    def add(self, secret: str) -> None:
+        """Redact one more secret (learned after start-up)."""
+        if secret and len(secret) >= 4 and secret not in self._secrets:
+            self._secrets = sorted([*self._secrets, secret], key=len, reverse=True)
 
     def redact(self, text: str) -> str:
         """Return text with secrets replaced by <redacted>."""
@@ -45,6 +50,14 @@ class RedactingFilter(logging.Filter):
             record.exc_text = None
         record.msg, record.args = clean, ()
         return True
+
+
+def redact_also(secret: str) -> None:
+    """Add a secret made after start-up (a random dashboard token) to the redaction of every log handler."""
+    for handler in logging.getLogger().handlers:
+        for f in handler.filters:
+            if isinstance(f, RedactingFilter):
+                f.add(secret)
 
 
 def _file_handler(path: Path) -> logging.Handler:

@@ -73,11 +73,15 @@ class JobObserver:
             log.info("hooks: %d run(s) left by an earlier run are run again", n)
 
     def expect(self, pending: Pending) -> None:
-        """The albums this round downloads: each is done once all of its pending files are final."""
+        """The albums this round downloads: each is done once all of its pending files are final.
+        Files the resume made final (a repost linked to its twin, a file a killed run left unrecorded)
+        are final now: `file_done` and their hooks."""
         for g in pending.groups:
             if g.is_media_group:
                 keys = {m.key for m in g.messages if m.key in pending.tasks}
                 self._albums[(g.messages[0].chat, g.messages[0].media_group_id or 0)] = _Album(keys)
+        for task, rec in pending.fresh:
+            self.file_done(task, rec)
 
     def planned(self, plan: TaskDistributionResult) -> None:
         """`plan`."""

@@ -154,12 +154,13 @@ def print_summary(console: Console, report: JobReport) -> None:
     where = report.channel if report.chats else f"{report.channel} ids {report.first_id}–{report.last_id}"
     t = Table(title=f"{where}: summary", title_justify="left")
     for col in ("client", "files", "bytes", "busy", "speed", "refetch", "errors",
-                "stolen in", "stolen out", "backups", "handoffs", "flood waits", "state"):
+                "stolen in", "stolen out", "take-overs", "backups", "handoffs", "flood waits", "state"):
         t.add_column(col, justify="left" if col in ("client", "state") else "right")
     for name, c in report.clients.items():
         t.add_row(name, str(c["files"]), human_bytes(c["bytes"]), f"{c['seconds']:.1f}s",
                   f"{human_bytes(c['speed_bps'])}/s", str(c["refetch_calls"]), str(c["errors"]),
-                  str(c["stolen_in"]), str(c["stolen_out"]), str(c["backups"]), str(c["handoffs"]),
+                  str(c["stolen_in"]), str(c["stolen_out"]), str(c["takeovers"]), str(c["backups"]),
+                  str(c["handoffs"]),
                   f"{c['flood_waits']} ({c['flood_wait_s']:.0f}s)" if c["flood_waits"] else "0", c["state"])
     console.print(t)
     done = [f for f in report.files if f.skipped]

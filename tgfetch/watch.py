@@ -36,7 +36,7 @@ from tgfetch.targets import Target
 from tgfetch.telegram.parts import merge_scans
 from tgfetch.telegram.scan import ScanResult
 
-__all__ = ["AlbumSettle", "watch_job"]
+__all__ = ["AlbumSettle", "wake_on_posts", "watch_job"]
 
 log = logging.getLogger("tgfetch")
 
@@ -88,9 +88,9 @@ async def _refresh_tops(job: JobContext) -> None:
     job.parts = [dataclasses.replace(p, top=tops.get(p.number, p.top)) for p in job.parts]
 
 
-def _wake_on_updates(clients: Mapping[str, TelegramClient], job: JobContext, wake: asyncio.Event) -> Callable[[], None]:
-    """Wake the loop when an account receives a new post of a watched chat; return the undo."""
-    chats = [p.ref.channel_id for p in job.parts if not p.is_comments]
+def wake_on_posts(clients: Mapping[str, TelegramClient], chats: Sequence[int],
+                  wake: asyncio.Event) -> Callable[[], None]:
+    """Set `wake` when an account receives a new post of one of the chats (by channel id); return the undo."""
 
     async def on_post(_: Any) -> None:
         wake.set()
@@ -116,7 +116,7 @@ async def watch_job(clients: Mapping[str, TelegramClient], targets: Sequence[Tar
     settle = AlbumSettle(settings.watch_settle_seconds)
     wake = asyncio.Event()
     async with open_job(clients, targets, settings, dest) as job, observing(job, settings, run) as run:
-        undo = _wake_on_updates(clients, job, wake)
+        undo = wake_on_posts(clients, [p.ref.channel_id for p in job.parts if not p.is_comments], wake)
         try:
             done = 0
             while rounds is None or done < rounds:

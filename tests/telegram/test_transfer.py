@@ -6,6 +6,7 @@ resume from any `.part` size, expired references mid-file, and the FLOOD_PREMIUM
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 from collections.abc import AsyncIterator
@@ -284,6 +285,30 @@ async def test_download_queue_limits_come_from_the_app_config() -> None:
     assert transfer.queue_limits(config) == QueueLimits(small=7, large=2)
 
 
+@pytest.mark.parametrize("concurrency", [None, 8])
+async def test_files_in_flight_follow_the_server_queues_unless_set(tmp_path: Path, concurrency: int | None) -> None:
+    """Unset, an account downloads as many files at once as the app config's small queue allows (5), and files
+    of 20 MiB and more at most 2 at once per DC; MAX_CONCURRENT_DOWNLOADS_PER_CLIENT overrides both. The
+    simulated server counts the files it is answering getFile for at each moment."""
+    sim = SimulatedTelegram(seed=5, messages=60, first_id=1, size_scale=3.0, max_file_size=40 * MiB)
+    assert sum(1 for m in sim.media_messages() if m.size >= transfer.LARGE_FILE) >= 8
+    clients = {"a": sim.client("a", bandwidth=256 * MiB)}
+    settings = load_settings(env_file=None, download_dir=tmp_path, log_level="WARNING",
+                             max_concurrent_downloads_per_client=concurrency)
+    try:
+        report = await download_channel(clients, sim.channel_username, sim.first_id, None, tmp_path, settings)
+    finally:
+        await clients["a"].disconnect()
+    assert report.ok and len(report.files) == len(sim.media_messages())
+    served = sim.account("a")
+    if concurrency is None:
+        assert served.peak_files == 5 and 1 <= served.peak_large_files <= 2
+        assert report.api_calls["a"]["GetAppConfigRequest"] == 1
+    else:
+        assert 5 < served.peak_files <= 8 and served.peak_large_files > 2
+        assert "GetAppConfigRequest" not in report.api_calls["a"]
+
+
 async def test_premium_waits_move_work_to_the_other_account(tmp_path: Path) -> None:
     """One of two equal accounts is speed-limited on every 2nd getFile: the job still downloads every
     file byte-exact, records no failure, and the limited account ends up with less of the bytes."""
@@ -302,3 +327,36 @@ async def test_premium_waits_move_work_to_the_other_account(tmp_path: Path) -> N
         assert rec.sha256 == sim.file_sha256(rec.message_id)
         got[rec.client] += rec.size if rec.linked_from is None else 0
     assert got["c2"] < 0.7 * got["c1"], got
+
+
+async def test_a_sender_closed_with_parts_in_flight_is_a_retry_not_a_cancellation(tmp_path: Path) -> None:
+    """A connection that closes cancels the requests in flight on it (Telethon's sender cancels their
+    futures): the file must retry and complete, not end its task as if it had been cancelled."""
+    sim = channel(bandwidth=4 * MiB)
+    m = big_file(sim, home=False, min_size=4 * MiB)
+    stats = ClientStats("a")
+    async with account(sim) as acc:
+        fetch = asyncio.create_task(fetch_into(acc, m, tmp_path / "f", stats))
+        while not acc.files.borrowed or not acc.net_bytes:
+            await asyncio.sleep(0.01)
+        (sender,) = acc.files._senders.values()
+        await sender.disconnect()  # the DC's connection closes with parts in flight
+        assert await asyncio.wait_for(fetch, 30) == sim.file_sha256(m.id)
+    assert stats.errors >= 1  # the closed connection cost a retry
+
+
+async def test_parts_given_up_are_counted_as_still_coming_until_drained(tmp_path: Path) -> None:
+    """A stopped file (a take-over, a lost race) leaves its parts on the way: Telegram sends them anyway,
+    ahead of the account's next requests, so the scheduler counts them as a wait until they drained."""
+    sim = channel(bandwidth=2 * MiB)
+    m = big_file(sim, min_size=4 * MiB)
+    async with account(sim) as acc:
+        fetch = asyncio.create_task(fetch_into(acc, m, tmp_path / "f"))
+        while acc.net_bytes < MiB:
+            await asyncio.sleep(0.01)
+        fetch.cancel()
+        await asyncio.gather(fetch, return_exceptions=True)
+        given_up = acc.abandoned_bytes
+        assert MiB <= given_up <= m.size - MiB  # the parts in flight beyond the first
+        await asyncio.sleep(0.5)
+        assert acc.abandoned_bytes < given_up - 0.5 * acc.throughput * 0.5  # drained at the measured speed

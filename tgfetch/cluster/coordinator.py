@@ -20,11 +20,12 @@ from tgfetch.cluster.queue import ClusterQueue
 from tgfetch.cluster.records import DeadLetter, GroupPayload, Progress, Remaining
 from tgfetch.retry import REDIS_OUTAGE_RETRY
 
-__all__ = ["CoordinatorSummary", "plan_totals", "run_coordinator"]
+__all__ = ["WATCHING", "CoordinatorSummary", "plan_totals", "run_coordinator"]
 
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[Progress, Remaining], None]
+WATCHING = "watching"  # the job's meta state while a coordinator follows the channel (`--watch`)
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,10 @@ def plan_totals(plan: Mapping[str, Sequence[GroupPayload]]) -> dict[str, int]:
     }
 
 
-async def _start(queue: ClusterQueue, plan: Mapping[str, Sequence[GroupPayload]], meta: Mapping[str, str | int]) -> int:
-    """Store meta and enqueue; return the number of groups newly added."""
+async def _start(queue: ClusterQueue, plan: Mapping[str, Sequence[GroupPayload]], meta: Mapping[str, str | int],
+                 watching: bool = False) -> int:
+    """Store meta and enqueue; return the number of groups newly added.  `watching`: then the job's state
+    is `watching` (set only once the plan is enqueued: a coordinator killed before plans again)."""
     current = await queue.meta()
     fields: dict[str, str | int | float] = {**meta}
     if plan:  # a restarted coordinator passes no plan: keep the stored totals
@@ -64,6 +67,8 @@ async def _start(queue: ClusterQueue, plan: Mapping[str, Sequence[GroupPayload]]
     await queue.set_meta(fields)
     added = await queue.enqueue_plan(plan, final=True)
     log.info("job %s: %d groups enqueued now (%s planned)", queue.keys.job, added, fields.get("total_groups", "?"))
+    if watching:
+        await queue.set_meta({"state": WATCHING})
     return added
 
 
@@ -75,15 +80,15 @@ async def run_coordinator(
     stop: asyncio.Event | None = None,
     poll_s: float = 1.0,
     on_progress: ProgressCallback | None = None,
+    watching: bool = False,
 ) -> CoordinatorSummary:
-    """Enqueue the plan (idempotently), then sweep and poll until every group is done or stop is set."""
+    """Enqueue the plan (idempotently), then sweep and poll until every group is done or stop is set
+    (`watching`: the job is never done, new posts come; see `_start`)."""
     started = time.monotonic()
     stop = stop or asyncio.Event()
-    added = await _start(queue, plan, meta or {})
+    added = await _start(queue, plan, meta or {}, watching)
     dead: list[DeadLetter] = []
-    swept = 0.0
-    finished = False
-    outages = 0
+    swept, finished, outages = 0.0, False, 0
     while not stop.is_set():
         try:
             if time.monotonic() - swept >= queue.lease_s / 2:
@@ -103,7 +108,5 @@ async def run_coordinator(
             continue
         await wait_event(stop, poll_s)
     rem = await queue.remaining()
-    return CoordinatorSummary(
-        queue.keys.job, added, rem.total, rem.done, rem.failed, finished, await queue.progress(), dead,
-        time.monotonic() - started,
-    )
+    return CoordinatorSummary(queue.keys.job, added, rem.total, rem.done, rem.failed, finished, await queue.progress(),
+                              dead, time.monotonic() - started)

@@ -14,6 +14,7 @@ import logging
 import socket
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
@@ -21,7 +22,9 @@ from redis.exceptions import RedisError
 from rich.console import Console
 from telethon import TelegramClient
 
-from tgfetch.cluster.coordinator import CoordinatorSummary, run_coordinator
+from tgfetch.aio import cancel_quietly
+from tgfetch.cluster.coordinator import WATCHING, CoordinatorSummary, run_coordinator
+from tgfetch.cluster.follow import Follower, follow, make_payloads
 from tgfetch.cluster.keys import job_name
 from tgfetch.cluster.queue import ClusterQueue
 from tgfetch.cluster.records import GroupPayload, Progress, Remaining
@@ -36,8 +39,9 @@ from tgfetch.download.stats import ClientStats, FileRecord
 from tgfetch.download.tasks import resume
 from tgfetch.download.work import GroupWork
 from tgfetch.errors import NetworkError, UsageError
-from tgfetch.job import plan_scan
+from tgfetch.job import RunOptions, choose, observing, plan_scan
 from tgfetch.model import MessageGroup, TaskDistributionResult
+from tgfetch.notify import JobObserver
 from tgfetch.portable import on_signals
 from tgfetch.report import human_bytes
 from tgfetch.telegram.account import ChannelRef
@@ -46,6 +50,7 @@ from tgfetch.telegram.convert import to_message_info
 from tgfetch.telegram.rpc import AccountDead as RpcAccountDead
 from tgfetch.telegram.rpc import FloodWait
 from tgfetch.telegram.scan import scan_accounts
+from tgfetch.watch import AlbumSettle
 
 __all__ = ["coordinate", "work"]
 
@@ -105,15 +110,6 @@ async def _wait_for_accounts(queue: ClusterQueue, expect: int, wait_s: float, st
     raise asyncio.CancelledError
 
 
-def _payloads(plan: TaskDistributionResult, channel_id: int) -> dict[str, list[GroupPayload]]:
-    out: dict[str, list[GroupPayload]] = {}
-    for a in plan.client_assignments:
-        groups = sorted((g for g in a.message_groups if g.total_files),
-                        key=lambda g: (-g.total_size, g.first_id))
-        out[a.client_name] = [GroupPayload.from_group(channel_id, g, a.client_name) for g in groups]
-    return out
-
-
 def _show_progress(console: Console) -> Callable[[Progress, Remaining], None]:
     last = [0.0]
 
@@ -129,32 +125,55 @@ def _show_progress(console: Console) -> Callable[[Progress, Remaining], None]:
 
 
 async def coordinate(clients: Mapping[str, TelegramClient], channel: str, settings: Settings, redis: Redis, *,
-                     expect_accounts: int, wait_s: float, lease_s: float, console: Console) -> int:
-    """Run the coordinator: scan, plan over the registered accounts, enqueue, show progress."""
+                     expect_accounts: int, wait_s: float, lease_s: float, console: Console,
+                     watch: bool = False) -> int:
+    """Run the coordinator: scan, plan over the registered accounts, enqueue, show progress.
+
+    `watch`: then follow the channel, enqueueing new posts as they arrive, until stopped (`follow`)."""
+    if watch and settings.end_message_id is not None:
+        raise UsageError("--watch follows the channel's new posts: it cannot be used with END_MESSAGE_ID")
     await check_redis(redis)
     accounts, ref, top = await open_accounts(clients, channel, settings)
     queue = ClusterQueue(redis, job_for(ref, settings), lease_s=lease_s)
     console.print(f"coordinator: job {queue.keys.job} on {_url_of(redis)}")
     stop = asyncio.Event()
+    settle = AlbumSettle(settings.watch_settle_seconds)
     with on_signals(stop.set, STOP_SIGNALS):
         meta = await queue.meta()
         plan_payloads: dict[str, list[GroupPayload]] = {}
         meta_fields: dict[str, str | int] = {}
-        if meta.get("state") not in ("running", "done"):
+        if meta.get("state") not in ("running", "done", WATCHING):
             first, last = job_range(settings.start_message_id, settings.end_message_id, top, ref)
             scan = await scan_accounts(accounts, ref, first, last, settings, top)
+            scan = settle(scan) if watch else scan  # an album still growing waits for the next poll
             speeds = await _wait_for_accounts(queue, expect_accounts, wait_s, stop)
-            plan = await plan_scan(scan, sorted(speeds), settings, {k: v for k, v in speeds.items() if v > 0})
-            plan_payloads = _payloads(plan, ref.channel_id)
-            console.print(f"plan: {plan.strategy} over {len(speeds)} accounts, {sum(map(len, plan_payloads.values()))}"
-                          f" groups, balance {plan.metrics.balance_ratio:.3f}")
-            meta_fields = {"channel": ref.key, "first_id": first, "last_id": last, "strategy": plan.strategy}
+            meta_fields |= {"channel": ref.key, "first_id": first, "last_id": scan.last_id}
+            if not watch or choose(scan, settings).groups:  # a watch may start on nothing new
+                plan_payloads = _first_plan(await plan_scan(scan, sorted(speeds), settings,
+                                                            {k: v for k, v in speeds.items() if v > 0}),
+                                            ref, meta_fields, console)
         else:
             console.print(f"job {queue.keys.job} already planned ({meta.get('state')}): resuming the watch")
-        summary = await run_coordinator(queue, plan_payloads, meta=meta_fields, stop=stop,
-                                        on_progress=_show_progress(console), poll_s=0.5)
+        edge = int(meta.get("watch_last_id") or meta_fields.get("last_id") or meta.get("last_id") or top)
+        following = asyncio.create_task(follow(Follower(accounts, ref, settings, queue, settle, edge), clients, stop)
+                                        ) if watch else None
+        try:
+            summary = await run_coordinator(queue, plan_payloads, meta=meta_fields, stop=stop,
+                                            on_progress=_show_progress(console), poll_s=0.5, watching=watch)
+        finally:
+            await cancel_quietly(following)
     _print_summary(console, summary)
-    return 0 if summary.finished and not summary.failed else 1
+    return 130 if watch else 0 if summary.finished and not summary.failed else 1
+
+
+def _first_plan(plan: TaskDistributionResult, ref: ChannelRef, meta: dict[str, str | int],
+                console: Console) -> dict[str, list[GroupPayload]]:
+    """The plan's payloads; says what was planned."""
+    out = make_payloads(plan, ref.channel_id)
+    console.print(f"plan: {plan.strategy} over {len(plan.client_assignments)} accounts, "
+                  f"{sum(map(len, out.values()))} groups, balance {plan.metrics.balance_ratio:.3f}")
+    meta["strategy"] = plan.strategy
+    return out
 
 
 def _print_summary(console: Console, summary: CoordinatorSummary) -> None:
@@ -166,16 +185,48 @@ def _print_summary(console: Console, summary: CoordinatorSummary) -> None:
         console.print(f"  {acc}: {c.groups} groups, {c.files} files, {human_bytes(c.bytes)}, {c.steals} steals")
 
 
+@dataclass(frozen=True)
+class WorkerReport:
+    """A worker's files and failures, as its `job_done` event and exit code see them."""
+
+    files: list[FileRecord]
+    failures: dict[int, str]
+    elapsed_s: float
+    outcome: str = ""  # 'interrupted' when stopped
+
+    @property
+    def downloaded(self) -> list[FileRecord]:
+        """Files this worker fetched (not found done)."""
+        return [f for f in self.files if not f.skipped]
+
+    @property
+    def ok(self) -> bool:
+        """No file failed and the worker was not stopped."""
+        return not self.failures and not self.outcome
+
+    @property
+    def result(self) -> str:
+        """The outcome as events name it."""
+        return self.outcome or ("done" if self.ok else "files_failed")
+
+
 class _GroupRunner:
     """Downloads one queued group with one account, through the single-machine downloader."""
 
-    def __init__(self, job: JobContext) -> None:
+    def __init__(self, job: JobContext, observer: JobObserver | None = None) -> None:
         self.job = job
         self.stats = {n: ClientStats(n) for n in job.accounts}
         settings = job.settings
         self.downloader = Downloader(job.disk, self.stats, settings.max_file_retries,
                                      functools.partial(fetch_missing, max_retries=settings.max_file_retries))
+        self.downloader.observer = self.observer = observer  # events and hooks of this worker's own files
         self.records: list[FileRecord] = []
+        self.started = time.monotonic()
+
+    def report(self, outcome: str = "") -> WorkerReport:
+        """What this worker did so far (for its `job_done` event)."""
+        return WorkerReport(list(self.records), dict(self.downloader.failures), time.monotonic() - self.started,
+                            outcome)
 
     async def __call__(self, account: str, payload: GroupPayload) -> tuple[int, int]:
         acc = self.job.accounts[account]
@@ -186,6 +237,8 @@ class _GroupRunner:
                 return 0, 0
             group = MessageGroup.of(infos)
             pending = resume([group], self.job.settings.file_name_template, self.job.disk)
+            if self.observer is not None:
+                self.observer.expect(pending)
             files = list(pending.tasks.values())
             done = list(pending.done)
             if files:
@@ -202,19 +255,24 @@ async def work(clients: Mapping[str, TelegramClient], channel: str, settings: Se
     """Run a worker: register this machine's accounts, then download queued groups until the job is done."""
     machine = machine or settings.machine_name or socket.gethostname().split(".")[0]
     await check_redis(redis)
-    async with open_job(clients, channel, settings, settings.download_dir) as job:
+    async with open_job(clients, channel, settings, settings.download_dir) as job, \
+            observing(job, settings, RunOptions()) as run:
         queue = ClusterQueue(redis, job_for(job.ref, settings), lease_s=lease_s)
         learned = job.store.load_speeds()
         speeds = {n: learned[n].bytes_per_s if n in learned else 0.0 for n in job.accounts}
-        runner = _GroupRunner(job)
+        runner = _GroupRunner(job, run.observer)
         console.print(f"worker {machine}: accounts {', '.join(job.accounts)}, job {queue.keys.job} "
                       f"on {_url_of(redis)}")
         if (await queue.meta()).get("state") not in ("running", "done"):
             console.print(f"worker {machine}: waiting for the coordinator to plan job {queue.keys.job}")
         stop = asyncio.Event()
         with on_signals(stop.set, STOP_SIGNALS):
-            summary = await run_worker_loop(queue, list(job.accounts), machine, runner, stop=stop, lease_s=lease_s,
-                                            speeds=speeds)
+            try:
+                summary = await run_worker_loop(queue, list(job.accounts), machine, runner, stop=stop,
+                                                lease_s=lease_s, speeds=speeds)
+            finally:
+                if run.observer is not None:
+                    run.observer.last = runner.report("interrupted" if stop.is_set() else "")
         job.save_speeds({n: DEFAULT_OVERHEAD for n in job.accounts})
     info = {a: s.__dict__ for a, s in summary.accounts.items()}
     for a, s in summary.accounts.items():

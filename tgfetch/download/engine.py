@@ -26,6 +26,7 @@ from tgfetch.download.work import GroupWork, Pick
 from tgfetch.errors import StorageError
 from tgfetch.telegram.account import Account
 from tgfetch.telegram.rpc import AccessDenied, AccountDead, FloodWait, Transient
+from tgfetch.telegram.transfer import QueueLimits
 
 __all__ = ["DownloadEngine"]
 
@@ -39,13 +40,16 @@ class DownloadEngine:
     """The download stage of one job: slots per account over one scheduler."""
 
     def __init__(self, disk: Disk, scheduler: Scheduler, accounts: Mapping[str, Account],
-                 stats: Mapping[str, ClientStats], concurrency: int, max_retries: int) -> None:
+                 stats: Mapping[str, ClientStats], concurrency: int | None, max_retries: int) -> None:
+        """`concurrency`: files in flight per account; None: as the server's download queues allow."""
         self.scheduler = scheduler
         self.accounts = accounts
         self.stats = stats
-        self.concurrency = concurrency
-        self.downloader = Downloader(disk, stats, max_retries,
-                                     Prefetcher(scheduler, stats, concurrency, max_retries))
+        self.fixed = concurrency
+        self.slots = {n: concurrency or QueueLimits().small for n in accounts}
+        self.concurrency = max(self.slots.values(), default=1)
+        self.prefetcher = Prefetcher(scheduler, stats, self.concurrency, max_retries)
+        self.downloader = Downloader(disk, stats, max_retries, self.prefetcher)
         self._changed = asyncio.Event()
         scheduler.on_change(self._changed.set)
 
@@ -68,9 +72,21 @@ class DownloadEngine:
         if self.downloader.fatal is not None:
             raise self.downloader.fatal
 
+    async def _queues(self) -> None:
+        """Without MAX_CONCURRENT_DOWNLOADS_PER_CLIENT each account runs as many files as its server's
+        small-file queue allows, big files (LARGE_FILE and up) in turns of its large-file queue per DC."""
+        if self.fixed is not None:
+            return
+        limits = await asyncio.gather(*(acc.download_limits() for acc in self.accounts.values()))
+        for (name, acc), lim in zip(self.accounts.items(), limits, strict=True):
+            acc.use_queues(lim)
+            self.slots[name] = lim.small
+        self.concurrency = self.prefetcher.concurrency = max(self.slots.values(), default=1)
+
     async def _run(self) -> None:
-        slots = [asyncio.create_task(self._slot(n, smallest=i == 0 and self.concurrency > 1))
-                 for n in self.accounts for i in range(self.concurrency)]
+        await self._queues()
+        slots = [asyncio.create_task(self._slot(n, smallest=i == 0 and self.slots[n] > 1))
+                 for n in self.accounts for i in range(self.slots[n])]
         ticker = asyncio.create_task(self._tick())
         try:
             await asyncio.gather(*slots)
@@ -137,7 +153,8 @@ class DownloadEngine:
             sched.release(name, str(exc), dead=True)
             self.stats[name].state = f"dead: {exc}"
         except FloodWait as exc:
-            log.warning("%s: %s is longer than the hand-off threshold; its work goes to the others", name, exc)
+            if not sched.clients[name].paused:  # the account's other slots hear of the same wait
+                log.warning("%s: %s is longer than the hand-off threshold; its work goes to the others", name, exc)
             sched.release(name, str(exc), dead=False)
         except (Transient, AccessDenied) as exc:
             # The group's messages could not be fetched again: its files fail for this run.
@@ -161,5 +178,8 @@ class DownloadEngine:
         overhead = rtts[len(rtts) // 2] / self.concurrency if rtts else None
         for name, acc in self.accounts.items():
             c = self.scheduler.clients[name]
-            self.scheduler.update_estimates(name, speed=acc.speed_estimate(c.speed), measured_s=acc.steady_busy,
-                                            waiting=acc.flood_wait_left, overhead=overhead)
+            speed = acc.speed_estimate(c.speed)
+            # Given-up parts still coming hold the account's connection up as a flood wait does.
+            self.scheduler.update_estimates(name, speed=speed, measured_s=acc.steady_busy,
+                                            waiting=acc.flood_wait_left + acc.abandoned_bytes / max(speed, 1.0),
+                                            overhead=overhead)

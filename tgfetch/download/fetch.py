@@ -32,6 +32,7 @@ __all__ = ["FileFailed", "FetchResult", "fetch_file"]
 log = logging.getLogger("tgfetch.download")
 # Fresh references that expire again at the same byte this many times in a row: give the file up.
 EXPIRY_LIMIT = 20
+STALL_LIMIT = 4  # failures without progress, the account's other files moving, allowed per retry
 _FLUSH_BYTES = 1 << 20
 _OFFLOAD_BYTES = 64 << 10  # chunks this big are written (and hashed) in the disk thread pool
 
@@ -75,6 +76,7 @@ class _Transfer:
         self.max_retries, self.retry = max_retries, FILE_RETRY.with_retries(max_retries)
         self.on_bytes, self.executor, self.on_chunk = on_bytes, executor, on_chunk
         self.failures, self.failed_at = 0, -1
+        self.stalls, self.acc_bytes = 0, -1  # failures in a row without progress; the account's bytes then
         self.expired_at: dict[int, int] = {}
         self.pending = 0  # bytes not yet reported to on_bytes
 
@@ -113,7 +115,8 @@ class _Transfer:
         # After an expiry, one part at a time until the next byte arrives: a part further on
         # must not spoil the fresh reference for the one that matters.
         width = 1 if self.part.offset in self.expired_at else None
-        async with contextlib.aclosing(self.acc.iter_file(loc, self.part.offset, width)) as chunks:
+        async with self.acc.queue_turn(loc), \
+                contextlib.aclosing(self.acc.iter_file(loc, self.part.offset, width)) as chunks:
             async for chunk in chunks:
                 await _write(self.part, chunk, self.executor)
                 self._count(len(chunk))
@@ -141,11 +144,18 @@ class _Transfer:
     async def _transient(self, exc: Transient) -> None:
         """Wait before the next pass, or give the file up after too many failures without progress."""
         # Only failures without progress count: a drop that cost one request of a
-        # long file is no sign that the file cannot be downloaded.
-        self.failures = self.failures + 1 if self.part.offset == self.failed_at else 1
-        self.failed_at = self.part.offset
+        # long file is no sign that the file cannot be downloaded.  Nor is a dropped connection
+        # that the account's other files got bytes through since (it broke every request in
+        # flight, this file's among them): that counts once, bounded by `stalls`.
+        moved = self.acc.net_bytes != self.acc_bytes
+        if self.part.offset != self.failed_at:
+            self.failures = self.stalls = 1
+        else:
+            self.failures += 0 if moved else 1
+            self.stalls += 1
+        self.failed_at, self.acc_bytes = self.part.offset, self.acc.net_bytes
         self.stats.errors += 1
-        if self.retry.gives_up(self.failures):
+        if self.retry.gives_up(self.failures) or self.stalls > STALL_LIMIT * (self.max_retries + 1):
             raise FileFailed(f"message {self.mid}: {exc} after {self.max_retries} retries") from None
         await self.retry.sleep(self.failures - 1)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from tgfetch.download.disk import Disk
@@ -44,6 +44,9 @@ class Pending:
     groups: list[MessageGroup]
     tasks: dict[int, FileTask]
     done: list[FileRecord]
+    # Files made final by this resume, not by an earlier run: a repost linked to its twin, a file a
+    # killed run renamed into place without recording it. Events and hooks must hear of them.
+    fresh: list[tuple[FileTask, FileRecord]] = field(default_factory=list)
 
 
 def resume(groups: Iterable[MessageGroup], template: str, disk: Disk) -> Pending:
@@ -56,18 +59,21 @@ def resume(groups: Iterable[MessageGroup], template: str, disk: Disk) -> Pending
             chat = task.info.chat
             if chat not in done:
                 done[chat] = disk.store_of(chat).done_files()
-            rec = _already_done(task, done[chat], disk)
+            rec, fresh = _already_done(task, done[chat], disk)
             if rec is None:
                 pending.tasks[task.info.key] = task
                 todo += 1
             else:
                 pending.done.append(rec)
+                if fresh:
+                    pending.fresh.append((task, rec))
         if todo:
             pending.groups.append(g)
     return pending
 
 
-def _already_done(task: FileTask, done: dict[int, DoneFile], disk: Disk) -> FileRecord | None:
+def _already_done(task: FileTask, done: dict[int, DoneFile], disk: Disk) -> tuple[FileRecord | None, bool]:
+    """The file's record if it is final on disk (None: to download), and whether it became final just now."""
     mid, size = task.info.message_id, task.info.file_size
     final = disk.final(task)
     rec = done.get(mid)
@@ -77,12 +83,12 @@ def _already_done(task: FileTask, done: dict[int, DoneFile], disk: Disk) -> File
     on_disk = file_size(final) == size
     chat, root = task.info.chat, disk.root_of(task)
     if rec is not None and rec.path == task.rel.as_posix() and on_disk:
-        return FileRecord(mid, rec.path, rec.size, rec.sha256, rec.client, skipped=True, chat=chat)
+        return FileRecord(mid, rec.path, rec.size, rec.sha256, rec.client, skipped=True, chat=chat), False
     if on_disk:
         # Renamed into place (so complete and fsynced) but the process died before recording it.
         sha = hash_file(final)[0].hexdigest()
         disk.record("", task, sha, done_at=0.0)
-        return FileRecord(mid, task.rel.as_posix(), size, sha, "", skipped=True, chat=chat)
+        return FileRecord(mid, task.rel.as_posix(), size, sha, "", skipped=True, chat=chat), True
     doc = task.info.document_id
     twin = disk.store_of(chat).done_by_document(doc) if doc is not None else None
     if twin is not None and file_size(root / twin.path) == size:
@@ -91,8 +97,8 @@ def _already_done(task: FileTask, done: dict[int, DoneFile], disk: Disk) -> File
         disk.record(twin.client, task, twin.sha256, done_at=0.0)
         return FileRecord(
             mid, task.rel.as_posix(), size, twin.sha256, twin.client, skipped=True, linked_from=twin.message_id,
-            chat=chat)
-    return None
+            chat=chat), True
+    return None, False
 
 
 def _media_changed(rec: DoneFile, task: FileTask) -> bool:

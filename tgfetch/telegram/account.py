@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
@@ -30,7 +31,7 @@ from tgfetch.retry import RPC_RETRY
 from tgfetch.telegram.convert import FileLocation, to_location
 from tgfetch.telegram.peers import ChannelSpec, find_channel, parse_channel
 from tgfetch.telegram.rpc import AccountDead, FloodWait, RpcProblem, SpeedLimit, Transient, classify
-from tgfetch.telegram.transfer import FileParts, QueueLimits, queue_limits
+from tgfetch.telegram.transfer import LARGE_FILE, FileParts, QueueLimits, queue_limits
 
 __all__ = ["Account", "ChannelRef"]
 
@@ -87,6 +88,9 @@ class Account:
         self._slow_until: dict[str, float] = {}  # per method: when its speed-limit wait ends
         self.files = FileParts(self)
         self._limits: QueueLimits | None = None
+        self._queues: QueueLimits | None = None  # set by the engine when the server's limits apply
+        self._abandoned, self._abandoned_at = 0.0, 0.0  # given-up parts' bytes still coming (`abandon`)
+        self._large: dict[int, asyncio.Semaphore] = {}  # per DC
         # Flood waits are handled here so that only this account pauses.
         client.flood_sleep_threshold = 0
 
@@ -116,6 +120,12 @@ class Account:
                 # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation.
                 async with asyncio.timeout(timeout or self.rpc_timeout):
                     return await send()
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is None or task.cancelling():
+                    raise  # this call itself is cancelled
+                # The sender cancelled the request: its connection closed with the request in flight.
+                raise Transient(f"{method}: the connection closed with the request in flight") from None
             except Exception as exc:  # noqa: BLE001 - translated below
                 problem = classify(exc)
                 if problem is None:
@@ -201,11 +211,16 @@ class Account:
         """Pause every call of this account for `seconds`."""
         now = time.monotonic()
         until = max(self.paused_until, now + seconds)
-        self.flood_waits += 1
-        self.flood_seconds += until - max(self.paused_until, now)
+        # Telegram answers every call of the window with FLOOD_WAIT: calls already in flight when
+        # the first arrived report the same wait, which is one flood wait, not several.
+        new = now >= self.paused_until
+        longer = until - max(self.paused_until, now)
         self.paused_until = until
-        log.info("%s: flood wait %.0fs", self.name, seconds)
-        self._tell("flood_wait", seconds, "")
+        if new or longer >= 1:
+            self.flood_waits += new
+            self.flood_seconds += longer
+            log.info("%s: flood wait %.0fs", self.name, seconds)
+            self._tell("flood_wait", seconds, "")
 
     def _tell(self, state: str, seconds: float | None, detail: str) -> None:
         if self.on_state is not None:
@@ -294,6 +309,30 @@ class Account:
                 log.info("%s: no app config (%s); default download queues", self.name, exc)
                 self._limits = QueueLimits()
         return self._limits
+
+    def abandon(self, nbytes: int) -> None:
+        """Parts given up while their answers were on the way: Telegram sends them all the same
+        (MTProto has no cancel that Telethon uses), ahead of what this account asks for next."""
+        if nbytes > 0:
+            self._abandoned = self.abandoned_bytes + nbytes
+            self._abandoned_at = time.monotonic()
+
+    @property
+    def abandoned_bytes(self) -> float:
+        """Bytes of given-up parts still coming, drained at the measured speed."""
+        rate = self.throughput
+        left = self._abandoned - rate * (time.monotonic() - self._abandoned_at) if rate > 0 else self._abandoned
+        return max(0.0, left)
+
+    def use_queues(self, limits: QueueLimits) -> None:
+        """From now on a file of LARGE_FILE bytes or more waits for a turn in its DC's large queue."""
+        self._queues = limits
+
+    def queue_turn(self, loc: FileLocation) -> contextlib.AbstractAsyncContextManager[Any]:
+        """Hold while fetching `loc`: a turn in its DC's large-file queue when the server's limits apply."""
+        if self._queues is None or loc.size < LARGE_FILE:
+            return contextlib.nullcontext()
+        return self._large.setdefault(loc.dc_id, asyncio.Semaphore(self._queues.large))
 
     def rpc_counts(self) -> dict[str, int]:
         """Calls made by the pipeline through this account, per TL method."""

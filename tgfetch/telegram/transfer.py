@@ -115,6 +115,8 @@ class Host(Protocol):
 
     def _net_exit(self, nbytes: int) -> None: ...
 
+    def abandon(self, nbytes: int) -> None: ...
+
 
 class FileParts:
     """One account's file downloads: parts in order, several in flight, one sender per DC."""
@@ -146,6 +148,11 @@ class FileParts:
                     yield chunk
                 if len(chunk) < expected:
                     return  # a short answer ends the file
+        except (GeneratorExit, asyncio.CancelledError):
+            # Stopped from outside (a take-over, a lost race, Ctrl-C): the parts asked for are still
+            # coming down the connection, ahead of anything the account asks for next.
+            self.host.abandon(sum(n for t, n in window if not t.done()))
+            raise
         finally:
             await _cancel([t for t, _ in window])
 

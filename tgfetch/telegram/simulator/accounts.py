@@ -4,12 +4,35 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import dataclasses
 import random
 import time
+from collections.abc import Iterator
+from typing import Protocol
 
 from .content import derive_int
 from .faults import FaultPlan, RuleCounter
+
+LARGE_FILE = 20 << 20  # from this size on a file is in the large download queue (core.telegram.org/api/files)
+
+
+@dataclasses.dataclass(frozen=True)
+class Part:
+    """One getFile answer as the pacer sees it (what a `PaceHook` is told)."""
+
+    dc: int
+    doc_id: int
+    size: int  # the whole file's bytes
+    offset: int
+    nbytes: int
+
+
+class PaceHook(Protocol):
+    """Shapes an account's rate per answer and hears of each answer served (`profiles`)."""
+
+    def rate(self, base: float, part: Part, active: int, now: float) -> float: ...
+    def served(self, part: Part, start: float, end: float) -> None: ...
 
 
 class Pacer:
@@ -17,20 +40,33 @@ class Pacer:
 
     Each answer reserves `size / bandwidth` seconds after the previous
     reservation, so N concurrent requests each get about 1/N of the rate.
+    A `hook` (a speed profile) may change the rate of each answer from its DC,
+    the requests already being paced (`active`) and the time.
     """
 
     def __init__(self, bandwidth: float | None) -> None:
         self.bandwidth = bandwidth
+        self.hook: PaceHook | None = None
         self._next = 0.0
+        self._active = 0
 
-    async def consume(self, nbytes: int) -> None:
+    async def consume(self, nbytes: int, part: Part | None = None) -> None:
         """Sleep until `nbytes` fit into this account's bandwidth."""
         rate = self.bandwidth
         if not rate or nbytes <= 0:
             return
         now = time.monotonic()
+        hook = self.hook if part is not None else None
+        if hook is not None and part is not None:
+            rate = hook.rate(rate, part, self._active, now)
         self._next = max(now, self._next) + nbytes / rate
-        await asyncio.sleep(self._next - now)
+        self._active += 1
+        try:
+            await asyncio.sleep(self._next - now)
+        finally:
+            self._active -= 1
+        if hook is not None and part is not None:
+            hook.served(part, now, time.monotonic())
 
 
 @dataclasses.dataclass
@@ -60,6 +96,11 @@ class Account:
     file_bytes: dict[int, int] = dataclasses.field(default_factory=dict)
     expired_after_bytes: set[tuple[int, int]] = dataclasses.field(default_factory=set)
     counters: dict[int, RuleCounter] = dataclasses.field(default_factory=dict)
+    # Files with a getFile being answered now (key 0: all; a DC: its large files), and the most at once:
+    # what the server sees of a client's download queues (core.telegram.org/api/files; large: LARGE_FILE).
+    in_flight: dict[int, collections.Counter[int]] = dataclasses.field(default_factory=dict)
+    peak_files: int = 0
+    peak_large_files: int = 0  # the most files of LARGE_FILE bytes or more at once on one DC
     pacer: Pacer = dataclasses.field(init=False)
     _rtt_rng: random.Random = dataclasses.field(init=False, repr=False)
 
@@ -70,6 +111,24 @@ class Account:
         self.phone = "999" + str(derive_int("phone", self.seed, self.name) % 10**7).zfill(7)
         self.pacer = Pacer(self.bandwidth)
         self._rtt_rng = random.Random(derive_int("rtt", self.seed, self.name))
+
+    @contextlib.contextmanager
+    def serving(self, doc_id: int, dc_id: int, size: int) -> Iterator[None]:
+        """Count a getFile of `doc_id` as in flight while it is answered."""
+        queues = [self.in_flight.setdefault(0, collections.Counter())]
+        if size >= LARGE_FILE:
+            queues.append(self.in_flight.setdefault(dc_id, collections.Counter()))  # large files by DC
+        for q in queues:
+            q[doc_id] += 1
+        self.peak_files = max(self.peak_files, len(queues[0]))
+        self.peak_large_files = max(self.peak_large_files, len(queues[-1]) if len(queues) > 1 else 0)
+        try:
+            yield
+        finally:
+            for q in queues:
+                q[doc_id] -= 1
+                if q[doc_id] <= 0:
+                    del q[doc_id]
 
     def round_trip(self) -> float:
         """Seconds this RPC spends on the network: `latency`, spread uniformly by ±`jitter` of it."""

@@ -16,7 +16,7 @@ from typing import Any
 
 from telethon.tl import types
 
-from .accounts import Account
+from .accounts import Account, Part
 from .base import RpcFail, SimSession
 from .content import SimMessage
 from .faults import FaultPlan
@@ -59,7 +59,8 @@ class FileService:
             self._maybe_expire(account, msg.doc_id)
         self._check_reference(account, msg.doc_id, req.location.file_reference)
         data = self.source.read(key, size, req.offset, req.limit)
-        await account.pacer.consume(len(data))
+        with account.serving(msg.doc_id, dc_id, size):
+            await account.pacer.consume(len(data), Part(dc_id, msg.doc_id, size, req.offset, len(data)))
         account.bytes_served += len(data)
         account.file_bytes[msg.doc_id] = account.file_bytes.get(msg.doc_id, 0) + len(data)
         if req.offset > 0:
