@@ -35,6 +35,7 @@ from tgfetch.events import (
     file_done,
     open_events,
     plan_event,
+    read_events,
     settings_summary,
 )
 from tgfetch.model import (
@@ -273,3 +274,13 @@ def test_plan_event_counts_each_account() -> None:
     assert dict(ev.accounts) == {"alice": {"groups": 1, "files": 2, "bytes": 30},
                                  "bob": {"groups": 1, "files": 1, "bytes": 7},
                                  "carol": {"groups": 0, "files": 0, "bytes": 0}}
+
+
+def test_read_events_leaves_a_line_still_being_written(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    assert read_events(path) == []  # not there yet
+    path.write_text('{"event": "job_started", "seq": 1}\n{"event": "file_do')
+    assert read_events(path) == [{"event": "job_started", "seq": 1}]
+    with path.open("a") as f:
+        f.write('ne", "seq": 2}\n')
+    assert [e["seq"] for e in read_events(path)] == [1, 2]

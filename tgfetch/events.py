@@ -58,6 +58,7 @@ __all__ = [
     "Plan",
     "event_json",
     "event_schema",
+    "read_events",
     "file_done",
     "open_events",
     "plan_event",
@@ -200,6 +201,16 @@ _redactor = RedactingFilter()
 
 
 # ------------------------------------------------------------------ JSON form
+
+
+def read_events(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The events of an events file so far, oldest first (nothing when it does not exist yet). A line still
+    being written (no newline yet) is left for the next read."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    return [json.loads(line) for line in text.splitlines(keepends=True) if line.endswith("\n") and line.strip()]
 
 
 def _utc_now() -> str:

@@ -8,7 +8,6 @@ same channel); the workers start first, so their channels are ahead of the coord
 
 from __future__ import annotations
 
-import json
 import signal
 import sqlite3
 import subprocess
@@ -21,6 +20,7 @@ import pytest
 
 from tgfetch.cluster.redis_server import RedisServer
 from tgfetch.download.files import hash_file
+from tgfetch.events import read_events
 from tgfetch.telegram.simulator import SimulatedTelegram
 from tgfetch.telegram.simulator.feed import feed_now
 
@@ -35,14 +35,8 @@ shutil.copyfile(os.environ["TGFETCH_PATH"], os.path.join(os.environ["MIRROR"], o
 """
 
 
-def _events(path: Path) -> list[dict[str, object]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def _done(path: Path) -> Counter[int]:
-    return Counter(int(str(e["message_id"])) for e in _events(path) if e["event"] == "file_done")
+    return Counter(int(str(e["message_id"])) for e in read_events(path) if e["event"] == "file_done")
 
 
 def _wait(check: object, what: str, procs: dict[str, subprocess.Popen[bytes]], timeout: float = 120.0) -> None:
@@ -107,7 +101,7 @@ def test_coordinator_watch_enqueues_new_posts_and_workers_run_their_hooks(tmp_pa
         assert set(rows) == by_machine[m]
         assert all(hash_file(folder / p)[0].hexdigest() == want[i] for i, p in rows.items())  # byte-identical
         assert set(runs) == by_machine[m] and set(runs.values()) == {"ok"}  # each worker ran its own hooks
-        kinds = [e["event"] for e in _events(tmp_path / f"{m}.jsonl")]
+        kinds = [e["event"] for e in read_events(tmp_path / f"{m}.jsonl")]
         assert kinds[0] == "job_started" and kinds[-1] == "job_done"
     assert all(hash_file(tmp_path / "mirror" / str(i))[0].hexdigest() == want[i] for i in want)
 

@@ -7,7 +7,6 @@ messages again: they are a pure function of the seed and their ids), then stoppe
 
 from __future__ import annotations
 
-import json
 import signal
 import sqlite3
 import subprocess
@@ -17,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 from tgfetch.download.files import hash_file
+from tgfetch.events import read_events
 from tgfetch.telegram.simulator import SimulatedTelegram
 from tgfetch.telegram.simulator.feed import feed_now
 
@@ -30,14 +30,8 @@ shutil.copyfile(src, os.path.join(os.environ["MIRROR"], os.environ["TGFETCH_MESS
 """
 
 
-def _events(path: Path) -> list[dict[str, object]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def _done(path: Path) -> Counter[int]:
-    return Counter(int(str(e["message_id"])) for e in _events(path) if e["event"] == "file_done")
+    return Counter(int(str(e["message_id"])) for e in read_events(path) if e["event"] == "file_done")
 
 
 def _wait(check: object, what: str, timeout: float = 90.0) -> None:
