@@ -338,13 +338,37 @@ def _round_line(n: int, report: JobReport, held: set[tuple[int, int]]) -> str | 
     return line + (f"; {len(held)} album(s) still arriving, held back" if held else "")
 
 
-async def run_dashboard(opts: CommandOptions) -> int:
-    """Run `dashboard`: serve a job's state DB read-only (WEB, default 127.0.0.1:8080) until Ctrl-C."""
-    from tgfetch.web.commands import state_dashboard
+async def run_dashboard(opts: CommandOptions, redis_url: str | None = None, job: str | None = None,
+                        insecure: bool = False, state_db_given: bool = False) -> int:
+    """Run `dashboard`: serve a job's state DB, or a cluster job from its Redis, read-only (WEB, default
+    127.0.0.1:8080) until Ctrl-C."""
+    from tgfetch.web.commands import cluster_dashboard, state_dashboard
 
-    if opts.settings.state_db is None:
-        raise UsageError("give the job's state DB: tgfetch dashboard --state-db PATH (or set STATE_DB)")
-    return await state_dashboard(opts.settings, opts.settings.state_db, _say(_console()))
+    s = opts.settings
+    if _dashboard_of_redis(s, redis_url, job, state_db_given):
+        from tgfetch.cluster.run import check_redis, redis_for
+
+        redis = redis_for(s, redis_url, insecure)
+        try:
+            await check_redis(redis)
+            return await cluster_dashboard(s, redis, job, _say(_console()), _redis_secrets(redis))
+        finally:
+            await redis.aclose()
+    assert s.state_db is not None
+    return await state_dashboard(s, s.state_db, _say(_console()))
+
+
+def _dashboard_of_redis(s: Settings, redis_url: str | None, job: str | None, state_db_given: bool) -> bool:
+    """Whether `dashboard` reads a cluster's Redis (else a state DB): the flags first, then STATE_DB, REDIS_URL."""
+    if redis_url and state_db_given:
+        raise UsageError("give --state-db PATH (a job's state DB) or --redis URL (a cluster's Redis), not both")
+    redis = bool(redis_url) or (not state_db_given and s.state_db is None and s.redis_url is not None)
+    if not redis and s.state_db is None:
+        raise UsageError("give the job's state DB (tgfetch dashboard --state-db PATH, or STATE_DB) or a cluster's "
+                         "Redis (--redis URL, or REDIS_URL)")
+    if not redis and job is not None:
+        raise UsageError("--job names a cluster job: it goes with --redis URL, not with a state DB")
+    return redis
 
 
 async def run_accounts(opts: CommandOptions, check: bool, as_json: bool) -> int:
@@ -510,18 +534,40 @@ async def run_coordinator(opts: CommandOptions, redis_url: str | None, insecure:
                           expect_accounts: int = 0, wait_s: float = 60.0, lease_s: float = 60.0, *,
                           watch: bool = False) -> int:
     """Run `coordinator`: scan, plan over the workers' accounts, enqueue on Redis, show progress
-    (`watch`: then enqueue new posts as they arrive, until stopped)."""
+    (`watch`: then enqueue new posts as they arrive, until stopped; WEB: the job's dashboard meanwhile)."""
     from tgfetch.cluster.run import coordinate, redis_for
 
     check_strategy(opts.settings)
     redis = redis_for(opts.settings, redis_url, insecure)
     clients, channel, sim = _cluster_clients(opts, "coordinator")
+    console = _console()
     try:
-        async with _connected(clients), _sim_feed(opts, sim):
+        async with _cluster_dashboard(opts.settings, redis, console) as on_queue, _connected(clients), \
+                _sim_feed(opts, sim):
             return await coordinate(clients, channel, opts.settings, redis, expect_accounts=expect_accounts,
-                                    wait_s=wait_s, lease_s=lease_s, console=_console(), watch=watch)
+                                    wait_s=wait_s, lease_s=lease_s, console=console, watch=watch, on_queue=on_queue)
     finally:
         await redis.aclose()
+
+
+@contextlib.asynccontextmanager
+async def _cluster_dashboard(settings: Settings, redis: Any, console: Console,
+                             machine: str = "") -> AsyncIterator[Callable[[Any], None] | None]:
+    """A cluster process's dashboard (WEB, --web): yields what attaches the job's queue (None without WEB)."""
+    if not settings.web:
+        yield None
+        return
+    from tgfetch.web.commands import cluster_live_dashboard  # the web stack loads only when asked for
+
+    async with cluster_live_dashboard(settings, _say(console), machine=machine,
+                                      secrets=_redis_secrets(redis)) as source:
+        yield source.attach
+
+
+def _redis_secrets(redis: Any) -> list[str]:
+    """The Redis client's password (however the URL gave it), for the dashboard's redaction."""
+    password = redis.connection_pool.connection_kwargs.get("password")
+    return [str(password)] if password else []
 
 
 @contextlib.asynccontextmanager
@@ -549,10 +595,12 @@ async def run_worker(opts: CommandOptions, redis_url: str | None, machine_name: 
     redis = redis_for(opts.settings, redis_url, insecure)
     machine = machine_name or opts.settings.machine_name or socket.gethostname().split(".")[0]
     clients, channel, sim = _cluster_clients(opts, machine)
+    console = _console()
     try:
-        async with _connected(clients), _sim_feed(opts, sim):
+        async with _cluster_dashboard(opts.settings, redis, console, machine) as on_queue, _connected(clients), \
+                _sim_feed(opts, sim):
             code, records, info = await work(clients, channel, opts.settings, redis, machine=machine,
-                                             lease_s=lease_s, console=_console())
+                                             lease_s=lease_s, console=console, on_queue=on_queue)
     finally:
         await redis.aclose()
     if opts.report is not None:

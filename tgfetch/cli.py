@@ -365,7 +365,7 @@ def login(name: str, phone: str | None, session_dir: str | None, simulate: bool,
 
 
 @cli.command()
-@options(_COMMON, _CHANNEL, _SCAN, _SELECTION, _MODE, _METRIC, _QUIET, _SIMULATION, _WATCH)
+@options(_COMMON, _CHANNEL, _SCAN, _SELECTION, _MODE, _METRIC, _QUIET, _SIMULATION, _WATCH, _WEB)
 @click.option("--watch", "follow", is_flag=True,
               help="Then follow the channel: enqueue new posts as they arrive, until Ctrl-C (exit 130).")
 @click.option("--redis", "redis_url", help="Redis URL (redis:// or rediss://), or REDIS_URL.")
@@ -379,14 +379,17 @@ def login(name: str, phone: str | None, session_dir: str | None, simulate: bool,
 @run_command
 async def coordinator(opts: CommandOptions, follow: bool, redis_url: str | None, insecure: bool, expect_accounts: int,
                       wait_s: float, lease_s: float) -> int:
-    """Multi-machine mode: scan, plan and enqueue the job on Redis; show progress (--watch: and new posts)."""
+    """Multi-machine mode: scan, plan and enqueue the job on Redis; show progress (--watch: and new posts).
+
+    --web serves the whole cluster job's dashboard (every machine and account, from Redis) while it runs.
+    """
     from tgfetch.app import run_coordinator
 
     return await run_coordinator(opts, redis_url, insecure, expect_accounts, wait_s, lease_s, watch=follow)
 
 
 @cli.command()
-@options(_COMMON, _CHANNEL, _FILES, _NOTIFY, _QUIET, _REPORT, _SIMULATION)
+@options(_COMMON, _CHANNEL, _FILES, _NOTIFY, _QUIET, _REPORT, _SIMULATION, _WEB)
 @click.option("--redis", "redis_url", help="Redis URL (redis:// or rediss://), or REDIS_URL.")
 @click.option("--machine", "machine_name", help="This machine's name (default: host name).")
 @click.option("--insecure", is_flag=True, help="Allow a non-loopback Redis without a password.")
@@ -395,7 +398,10 @@ async def coordinator(opts: CommandOptions, follow: bool, redis_url: str | None,
 @run_command
 async def worker(opts: CommandOptions, redis_url: str | None, machine_name: str | None, insecure: bool,
                  lease_s: float) -> int:
-    """Multi-machine mode: download groups from the Redis queue with this machine's accounts."""
+    """Multi-machine mode: download groups from the Redis queue with this machine's accounts.
+
+    --web serves the whole cluster job's dashboard (every machine and account, from Redis) while it runs.
+    """
     from tgfetch.app import run_worker
 
     return await run_worker(opts, redis_url, machine_name, insecure, lease_s)
@@ -431,16 +437,24 @@ async def accounts(opts: CommandOptions, check: bool, as_json: bool) -> int:
 @options(_COMMON)
 @click.option("--state-db", type=_PathArg(),
               help="STATE_DB: the job's state DB (DOWNLOAD_DIR/<channel>/.tgfetch.sqlite).")
+@click.option("--redis", "redis_url",
+              help="A cluster's Redis URL (or REDIS_URL): serve its job instead of a state DB.")
+@click.option("--job", "job_name", help="With --redis: the cluster job to show (default: the only one there).")
+@click.option("--insecure", is_flag=True, help="Allow a non-loopback Redis without a password.")
 @options(_WEB)
 @run_command
-async def dashboard(opts: CommandOptions) -> int:
-    """Serve a job's dashboard read-only from its state DB (running or finished) at WEB (default 127.0.0.1:8080).
+async def dashboard(opts: CommandOptions, redis_url: str | None, job_name: str | None, insecure: bool) -> int:
+    """Serve a job's dashboard read-only at WEB (default 127.0.0.1:8080): from its state DB (running or finished),
+    or a cluster job from its Redis (--redis; every machine and account, groups, dead letters).
 
     Files, failures, the timeline and the run history with learned speeds; Ctrl-C stops it.
     """
+    from click.core import ParameterSource
+
     from tgfetch.app import run_dashboard
 
-    return await run_dashboard(opts)
+    given = click.get_current_context().get_parameter_source("state_db") is ParameterSource.COMMANDLINE
+    return await run_dashboard(opts, redis_url, job_name, insecure, state_db_given=given)
 
 
 def _one_line(exc: click.ClickException) -> str:

@@ -44,7 +44,7 @@ from tgfetch.model import MessageGroup, TaskDistributionResult
 from tgfetch.notify import JobObserver
 from tgfetch.portable import on_signals
 from tgfetch.report import human_bytes
-from tgfetch.telegram.account import ChannelRef
+from tgfetch.telegram.account import Account, ChannelRef
 from tgfetch.telegram.clients import open_accounts
 from tgfetch.telegram.convert import to_message_info
 from tgfetch.telegram.rpc import AccountDead as RpcAccountDead
@@ -64,7 +64,7 @@ def redis_for(settings: Settings, url: str | None, insecure: bool) -> Redis:
     if not url:
         raise UsageError("no Redis URL: give --redis redis://host:port/0 or set REDIS_URL")
     client = connect(url, insecure=insecure)
-    log.info("redis: %s", redact_url(url))
+    log.debug("redis: %s", redact_url(url))  # the commands print where, once they connected
     return client
 
 
@@ -126,34 +126,26 @@ def _show_progress(console: Console) -> Callable[[Progress, Remaining], None]:
 
 async def coordinate(clients: Mapping[str, TelegramClient], channel: str, settings: Settings, redis: Redis, *,
                      expect_accounts: int, wait_s: float, lease_s: float, console: Console,
-                     watch: bool = False) -> int:
+                     watch: bool = False, on_queue: Callable[[ClusterQueue], None] | None = None) -> int:
     """Run the coordinator: scan, plan over the registered accounts, enqueue, show progress.
 
-    `watch`: then follow the channel, enqueueing new posts as they arrive, until stopped (`follow`)."""
+    `watch`: then follow the channel, enqueueing new posts as they arrive, until stopped (`follow`).
+    `on_queue`: told of the job's queue once the channel is resolved (the dashboard reads it)."""
     if watch and settings.end_message_id is not None:
         raise UsageError("--watch follows the channel's new posts: it cannot be used with END_MESSAGE_ID")
     await check_redis(redis)
     accounts, ref, top = await open_accounts(clients, channel, settings)
     queue = ClusterQueue(redis, job_for(ref, settings), lease_s=lease_s)
+    if on_queue is not None:
+        on_queue(queue)
     console.print(f"coordinator: job {queue.keys.job} on {_url_of(redis)}")
     stop = asyncio.Event()
     settle = AlbumSettle(settings.watch_settle_seconds)
     with on_signals(stop.set, STOP_SIGNALS):
         meta = await queue.meta()
-        plan_payloads: dict[str, list[GroupPayload]] = {}
-        meta_fields: dict[str, str | int] = {}
-        if meta.get("state") not in ("running", "done", WATCHING):
-            first, last = job_range(settings.start_message_id, settings.end_message_id, top, ref)
-            scan = await scan_accounts(accounts, ref, first, last, settings, top)
-            scan = settle(scan) if watch else scan  # an album still growing waits for the next poll
-            speeds = await _wait_for_accounts(queue, expect_accounts, wait_s, stop)
-            meta_fields |= {"channel": ref.key, "first_id": first, "last_id": scan.last_id}
-            if not watch or choose(scan, settings).groups:  # a watch may start on nothing new
-                plan_payloads = _first_plan(await plan_scan(scan, sorted(speeds), settings,
-                                                            {k: v for k, v in speeds.items() if v > 0}),
-                                            ref, meta_fields, console)
-        else:
-            console.print(f"job {queue.keys.job} already planned ({meta.get('state')}): resuming the watch")
+        meta_fields: dict[str, str | int] = {"lease_s": f"{lease_s:g}"}  # for the dashboard's "gone"
+        plan_payloads = await _plan_new(_Start(accounts, ref, top, settle, stop, watch), queue, meta, meta_fields,
+                                        settings, expect_accounts, wait_s, console)
         edge = int(meta.get("watch_last_id") or meta_fields.get("last_id") or meta.get("last_id") or top)
         following = asyncio.create_task(follow(Follower(accounts, ref, settings, queue, settle, edge), clients, stop)
                                         ) if watch else None
@@ -164,6 +156,37 @@ async def coordinate(clients: Mapping[str, TelegramClient], channel: str, settin
             await cancel_quietly(following)
     _print_summary(console, summary)
     return 130 if watch else 0 if summary.finished and not summary.failed else 1
+
+
+@dataclass(frozen=True)
+class _Start:
+    """What a coordinator knows once its accounts opened the channel."""
+
+    accounts: dict[str, Account]
+    ref: ChannelRef
+    top: int
+    settle: AlbumSettle
+    stop: asyncio.Event
+    watch: bool
+
+
+async def _plan_new(start: _Start, queue: ClusterQueue, meta: Mapping[str, str], meta_fields: dict[str, str | int],
+                    settings: Settings, expect_accounts: int, wait_s: float,
+                    console: Console) -> dict[str, list[GroupPayload]]:
+    """A job not planned yet: scan, wait for the workers' accounts, plan; one planned already: resume it."""
+    if meta.get("state") in ("running", "done", WATCHING):
+        console.print(f"job {queue.keys.job} already planned ({meta.get('state')}): resuming the watch")
+        return {}
+    ref, watch = start.ref, start.watch
+    first, last = job_range(settings.start_message_id, settings.end_message_id, start.top, ref)
+    scan = await scan_accounts(start.accounts, ref, first, last, settings, start.top)
+    scan = start.settle(scan) if watch else scan  # an album still growing waits for the next poll
+    speeds = await _wait_for_accounts(queue, expect_accounts, wait_s, start.stop)
+    meta_fields |= {"channel": ref.key, "first_id": first, "last_id": scan.last_id}
+    if watch and not choose(scan, settings).groups:  # a watch may start on nothing new
+        return {}
+    plan = await plan_scan(scan, sorted(speeds), settings, {k: v for k, v in speeds.items() if v > 0})
+    return _first_plan(plan, ref, meta_fields, console)
 
 
 def _first_plan(plan: TaskDistributionResult, ref: ChannelRef, meta: dict[str, str | int],
@@ -250,14 +273,17 @@ class _GroupRunner:
 
 
 async def work(clients: Mapping[str, TelegramClient], channel: str, settings: Settings, redis: Redis, *,
-               machine: str | None,
-               lease_s: float, console: Console) -> tuple[int, list[FileRecord], dict[str, Any]]:
-    """Run a worker: register this machine's accounts, then download queued groups until the job is done."""
+               machine: str | None, lease_s: float, console: Console,
+               on_queue: Callable[[ClusterQueue], None] | None = None) -> tuple[int, list[FileRecord], dict[str, Any]]:
+    """Run a worker: register this machine's accounts, then download queued groups until the job is done
+    (`on_queue`: told of the job's queue once the channel is resolved)."""
     machine = machine or settings.machine_name or socket.gethostname().split(".")[0]
     await check_redis(redis)
     async with open_job(clients, channel, settings, settings.download_dir) as job, \
             observing(job, settings, RunOptions()) as run:
         queue = ClusterQueue(redis, job_for(job.ref, settings), lease_s=lease_s)
+        if on_queue is not None:
+            on_queue(queue)
         learned = job.store.load_speeds()
         speeds = {n: learned[n].bytes_per_s if n in learned else 0.0 for n in job.accounts}
         runner = _GroupRunner(job, run.observer)

@@ -13,9 +13,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from tgfetch.web.records import AccountView, Status
+from tgfetch.web.records import AccountView, ClusterView, Status
 
-__all__ = ["ACCOUNT_METRICS", "CONTENT_TYPE", "JOB_METRICS", "METRIC_NAMES", "StatusCollector", "metrics_registry"]
+__all__ = ["ACCOUNT_METRICS", "CLUSTER_METRICS", "CLUSTER_METRIC_NAMES", "CONTENT_TYPE", "JOB_METRICS",
+           "MACHINE_METRICS", "METRIC_NAMES", "StatusCollector", "metrics_registry"]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -75,7 +76,29 @@ INFO_METRICS: tuple[tuple[str, str, str], ...] = (
     ("tgfetch_account_up", "gauge", "1 while the account can download, 0 once it is dead."),
     ("tgfetch_api_calls_total", "counter", "Telegram API calls of the account, by method."),
 )
-METRIC_NAMES = tuple(m[0] for m in (*ACCOUNT_METRICS, *JOB_METRICS, *INFO_METRICS))
+# A cluster job only (`Status.cluster`): (exposed name, kind, help, ClusterView field), no label.
+CLUSTER_METRICS: tuple[tuple[str, str, str, str], ...] = (
+    ("tgfetch_cluster_groups_enqueued", "gauge", "Groups the cluster job enqueued.", "groups_total"),
+    ("tgfetch_cluster_groups_done", "gauge", "Groups completed by the cluster's workers.", "groups_done"),
+    ("tgfetch_cluster_groups_inflight", "gauge", "Groups delivered and not completed (held by a worker, or handed "
+     "back and waiting to be claimed).", "groups_inflight"),
+    ("tgfetch_cluster_groups_dead_lettered", "gauge", "Groups given up after too many deliveries (and not completed "
+     "since).", "groups_dead"),
+    ("tgfetch_cluster_groups_queued", "gauge", "Groups not delivered to any worker yet.", "groups_queued"),
+)
+# (exposed name, kind, help, MachineView field): one sample per machine, label `machine`.
+MACHINE_METRICS: tuple[tuple[str, str, str, str], ...] = (
+    ("tgfetch_machine_groups_done_total", "counter", "Groups the machine's accounts completed.", "groups_done"),
+    ("tgfetch_machine_groups_inflight", "gauge", "Groups the machine's accounts hold now.", "groups_inflight"),
+    ("tgfetch_machine_groups_dead_lettered", "gauge", "Dead-lettered groups planned for the machine's accounts.",
+     "groups_dead"),
+    ("tgfetch_machine_files_total", "counter", "Files the machine's accounts downloaded.", "files"),
+    ("tgfetch_machine_bytes_total", "counter", "Bytes the machine's accounts downloaded.", "bytes"),
+    ("tgfetch_machine_up", "gauge", "1 while one of the machine's accounts was seen within a few leases (or the "
+     "job is done), else 0.", "up"),
+)
+CLUSTER_METRIC_NAMES = tuple(m[0] for m in (*CLUSTER_METRICS, *MACHINE_METRICS))
+METRIC_NAMES = tuple(m[0] for m in (*ACCOUNT_METRICS, *JOB_METRICS, *INFO_METRICS)) + CLUSTER_METRIC_NAMES
 
 
 def _family(name: str, kind: str, doc: str, labels: list[str]) -> CounterMetricFamily | GaugeMetricFamily:
@@ -113,6 +136,8 @@ class StatusCollector(Collector):
             fam.add_metric([], _job_figure(s, field))
             yield fam
         yield from self._info(s, names)
+        if s.cluster is not None:
+            yield from self._cluster(s.cluster)
 
     def _info(self, s: Status, names: list[str]) -> Iterator[Metric]:
         info = GaugeMetricFamily("tgfetch_job_info", INFO_METRICS[0][2], labels=["job", "phase", "source", "strategy"])
@@ -126,6 +151,20 @@ class StatusCollector(Collector):
                 calls.add_metric([label, self.clean(method)], float(n))
         yield up
         yield calls
+
+
+    def _cluster(self, c: ClusterView) -> Iterator[Metric]:
+        for name, kind, doc, field in CLUSTER_METRICS:
+            fam = _family(name, kind, doc, [])
+            fam.add_metric([], float(getattr(c, field)))
+            yield fam
+        labels = [self.clean(m.name) for m in c.machines]
+        for name, kind, doc, field in MACHINE_METRICS:
+            fam = _family(name, kind, doc, ["machine"])
+            for label, m in zip(labels, c.machines, strict=True):
+                value = float(m.state != "gone") if field == "up" else float(getattr(m, field))
+                fam.add_metric([label], value)
+            yield fam
 
 
 def _dead(a: AccountView) -> bool:

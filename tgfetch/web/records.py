@@ -1,7 +1,7 @@
 """What the dashboard shows, as frozen records (their JSON is the `/api/*` answers), and where it comes from.
 
 A `DashboardSource` answers the pages: the running job (`live.LiveSource`), a job's state DB
-(`statedb.StateDbSource`), and later a cluster's Redis. Every method is a coroutine, so a source
+(`statedb.StateDbSource`), and a cluster job's Redis (`cluster.ClusterSource`). Every method is a coroutine, so a source
 may read a database or Redis without blocking the job's event loop.
 """
 
@@ -13,8 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["AccountView", "DashboardSource", "FilePage", "FileRow", "History", "PlanAccount", "PlanUnit", "PlanView",
-           "RunView", "SpeedView", "Status", "Timeline", "TimelineRow", "to_json"]
+__all__ = ["AccountView", "ClusterView", "DashboardSource", "DeadLetterView", "FilePage", "FileRow", "History",
+           "MachineView", "PlanAccount", "PlanUnit", "PlanView", "RunView", "SpeedView", "Status", "Timeline",
+           "TimelineRow", "to_json"]
 
 
 @dataclass(frozen=True)
@@ -44,14 +45,64 @@ class AccountView:
     flood_wait_left_s: float = 0.0
     api_calls: dict[str, int] = field(default_factory=dict)  # by TL method
     current: str = ""  # the file it finished last
+    machine: str = ""  # the machine it runs on (cluster mode; '' on one machine)
+
+
+@dataclass(frozen=True)
+class MachineView:
+    """One machine of a cluster: its accounts and what they did (summed over them)."""
+
+    name: str
+    state: str  # up, gone (no account seen for a few leases), done (the job is)
+    accounts: tuple[str, ...]
+    files: int = 0
+    bytes: int = 0
+    groups_done: int = 0
+    groups_inflight: int = 0  # held by its accounts now
+    groups_dead: int = 0  # dead-lettered groups planned for its accounts (not completed since)
+    steals: int = 0
+    last_seen: float = 0.0  # unix seconds: the newest of its accounts' last_seen
+
+
+@dataclass(frozen=True)
+class DeadLetterView:
+    """A group the cluster gave up on, and why."""
+
+    group: str
+    account: str  # the account it was planned for
+    deliveries: int
+    reason: str
+    message_ids: tuple[int, ...] = ()
+    files: int = 0
+    bytes: int = 0
+    failed: bool = True  # False: a late worker completed it after all
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    """A cluster job as its Redis holds it (`Status.cluster`; None on one machine)."""
+
+    job: str  # the job's name on Redis
+    state: str  # the job's meta state: planning, running, watching, done ('' before the coordinator plans)
+    machine: str = ""  # the worker serving this page ('' : the coordinator or `tgfetch dashboard --redis`)
+    lease_s: float = 0.0
+    groups_total: int = 0  # enqueued
+    groups_done: int = 0
+    groups_inflight: int = 0  # pending entries: held by a worker, or released and waiting to be claimed
+    groups_dead: int = 0  # dead-lettered and not completed since
+    groups_queued: int = 0  # never delivered yet
+    machines: tuple[MachineView, ...] = ()
+    dead_letters: tuple[DeadLetterView, ...] = ()  # the newest first (at most DEAD_SHOWN)
+    dead_letters_total: int = 0
 
 
 @dataclass(frozen=True)
 class Status:
     """The job now (`/api/status`, and every server-sent `status` event)."""
 
-    source: str  # live, state-db
-    phase: str  # starting, downloading, waiting (watch), done, files_failed, interrupted, error, recorded
+    source: str  # live, state-db, cluster
+    phase: str  # starting, downloading, waiting (watch), done, files_failed, interrupted, error, recorded;
+    #             a cluster's: starting, planning, running, watching, done
     job: str  # the chats
     round: int  # download rounds started (watch: one per poll with something new)
     now: float  # unix seconds when this status was taken
@@ -68,6 +119,7 @@ class Status:
     outcome: str = ""  # the last finished round's: done, files_failed, interrupted, error
     accounts: tuple[AccountView, ...] = ()
     strategy: str = ""
+    cluster: ClusterView | None = None  # the machines, groups and dead letters of a cluster job
 
 
 @dataclass(frozen=True)
@@ -119,8 +171,8 @@ class FileRow:
 
     chat: str
     message_id: int
-    state: str  # done, skipped (an earlier run's), failed, downloading, queued
-    account: str
+    state: str  # done, skipped (an earlier run's), failed, downloading, queued (a cluster's: no skipped)
+    account: str  # a cluster's: the one holding it now, else the one it was planned for
     path: str
     size: int
     name: str = ""  # the name Telegram gave it ('' unknown)

@@ -76,25 +76,32 @@
 
   // ------------------------------------------------------------------ the summary (every page)
 
+  const SOURCES = { live: "live", "state-db": "read-only, from the state DB", cluster: "cluster, from Redis" };
+  const CLUSTER_NOTE = "A cluster keeps no per-file times, paths or runs in Redis: each worker's own state DB has " +
+    "them (tgfetch dashboard --state-db on that machine).";
+
+  function isCluster() { return Boolean(status && status.source === "cluster"); }
+
   function drawSummary(s) {
     setText("s-job", s.job || "(starting)");
     const phase = document.getElementById("s-phase");
     phase.textContent = s.phase + (s.outcome && s.outcome !== s.phase ? ` · last round ${s.outcome}` : "");
     phase.className = `badge ${s.phase}`;
-    setText("s-source", s.source === "live" ? "live" : "read-only, from the state DB");
+    setText("s-source", SOURCES[s.source] || s.source);
     const left = s.bytes_planned ? 1 - s.bytes_left / s.bytes_planned : (s.files_done ? 1 : 0);
     document.getElementById("s-progress").value = Math.max(0, Math.min(1, left));
     setText("s-files", `${s.files_done} / ${s.files_planned}`);
     setText("s-bytes", `${bytes(s.bytes_planned - s.bytes_left)} / ${bytes(s.bytes_planned)}`);
     setText("s-failures", String(s.failures));
-    const speed = s.accounts.reduce((a, x) => a + (x.state.startsWith("down") ? x.est_speed_bps : 0), 0);
-    setText("s-speed", s.source === "live" ? `${bytes(speed)}/s` : "–");
+    const measured = s.source === "cluster";  // a cluster's accounts: measured from Redis; live: as planned
+    const speed = s.accounts.reduce((a, x) => a + (x.state.startsWith("down") ? (measured ? x.speed_bps : x.est_speed_bps) : 0), 0);
+    setText("s-speed", s.source === "state-db" ? "–" : `${bytes(speed)}/s`);
     setText("s-elapsed", secs(s.elapsed_s));
     setText("s-eta", s.bytes_left ? secs(s.eta_s) : "–");
     const ratio = s.ideal_s > 0 ? s.eta_s / s.ideal_s : 0;
     const over = ratio > 10 ? ` (×${Math.round(ratio)})` : ratio > 0 ? ` (+${Math.max(0, Math.round(100 * (ratio - 1)))} %)` : "";
     setText("s-ideal", s.bytes_left ? secs(s.ideal_s) + over : "–");
-    setText("s-strategy", s.strategy ? `${s.strategy} · round ${s.round}` : "");
+    setText("s-strategy", s.strategy && s.source !== "cluster" ? `${s.strategy} · round ${s.round}` : s.strategy);
   }
 
   // ------------------------------------------------------------------ accounts
@@ -152,8 +159,8 @@
   }
 
   function accountRow(a) {
-    const tr = row({ class: a.state.startsWith("dead") ? "dead" : "" }, [
-      el("td", {}, a.name), el("td", { class: "state" }, a.state),
+    const tr = row({ class: a.state.startsWith("dead") || a.state === "gone" ? "dead" : "" }, [
+      el("td", {}, a.name), el("td", { class: "machine" }, a.machine || ""), el("td", { class: "state" }, a.state),
       cell(a.files), cell(a.bytes, bytes(a.bytes)), cell(a.speed_bps, `${bytes(a.speed_bps)}/s`),
       cell(a.queue_files), cell(a.queue_bytes, bytes(a.queue_bytes)),
       cell(a.inflight_files, `${plural(a.inflight_groups, "group")}, ${plural(a.inflight_files, "file")}`),
@@ -164,10 +171,58 @@
       cell(a.errors), el("td", { class: "current", title: a.current }, a.current.split("/").pop()),
     ]);
     tr.dataset.account = a.name;
-    const fields = ["name", "state", "files", "bytes", "speed", "queue_files", "queue_bytes", "inflight", "eta",
+    const fields = ["name", "machine", "state", "files", "bytes", "speed", "queue_files", "queue_bytes", "inflight", "eta",
       "steals", "backups", "takeovers", "handoffs", "flood_waits", "errors", "current"];
     [...tr.children].forEach((td, i) => { td.dataset.field = fields[i]; });
     return tr;
+  }
+
+  // ------------------------------------------------------------------ cluster (status.cluster: every machine)
+
+  function ago(t, now) { return t ? `${secs(now - t)} ago` : "–"; }
+
+  function machineRow(m, now) {
+    const tr = row({ class: m.state === "gone" ? "dead" : "" }, [
+      el("td", {}, m.name), el("td", { class: "state" }, m.state), el("td", { class: "text" }, m.accounts.join(", ")),
+      cell(m.groups_done), cell(m.groups_inflight), cell(m.groups_dead), cell(m.files), cell(m.bytes, bytes(m.bytes)),
+      cell(m.steals), cell(m.last_seen, ago(m.last_seen, now)),
+    ]);
+    tr.dataset.machine = m.name;
+    const fields = ["name", "state", "accounts", "groups_done", "groups_inflight", "groups_dead", "files", "bytes",
+      "steals", "last_seen"];
+    [...tr.children].forEach((td, i) => { td.dataset.field = fields[i]; });
+    return tr;
+  }
+
+  function deadRow(d) {
+    const ids = d.message_ids.slice(0, 10).join(", ") + (d.message_ids.length > 10 ? ", …" : "");
+    const tr = row({ class: d.failed ? "state-failed" : "" }, [
+      el("td", {}, d.group), el("td", {}, d.account), cell(d.deliveries), el("td", { class: "text" }, d.reason),
+      el("td", { class: "text" }, ids), cell(d.files), cell(d.bytes, bytes(d.bytes)),
+      el("td", {}, d.failed ? "failed" : "completed since"),
+    ]);
+    tr.dataset.group = d.group;
+    return tr;
+  }
+
+  function drawCluster(s) {
+    const table = document.getElementById("accounts");
+    if (table) table.classList.toggle("cluster", Boolean(s.cluster));
+    const panel = document.getElementById("cluster");
+    if (!panel) return;
+    panel.hidden = !s.cluster;
+    if (!s.cluster) return;
+    const c = s.cluster;
+    setText("cluster-meta", `job ${c.job} (${c.state || "not planned yet"}) · lease ${c.lease_s} s` +
+      (c.machine ? ` · this page is served by ${c.machine}` : ""));
+    setText("c-groups", `${c.groups_done} / ${c.groups_total}`);
+    setText("c-inflight", String(c.groups_inflight));
+    setText("c-dead", String(c.groups_dead));
+    setText("c-queued", String(c.groups_queued));
+    fill("machines", c.machines.map((m) => machineRow(m, s.now)), "no machine registered yet");
+    fill("dead-letters", c.dead_letters.map(deadRow), "no dead letter");
+    setText("dead-meta", c.dead_letters_total > c.dead_letters.length
+      ? `the newest ${c.dead_letters.length} of ${c.dead_letters_total}` : "");
   }
 
   const accounts = {
@@ -179,6 +234,7 @@
       } catch (e) { /* the stream fills the chart */ }
     },
     update(s) {
+      drawCluster(s);
       fill("accounts", s.accounts.map(accountRow), "no account yet");
       const calls = s.accounts.flatMap((a) => Object.entries(a.api_calls).sort()
         .map(([m, n]) => row({}, [el("td", {}, a.name), el("td", {}, m), cell(n)])));
@@ -235,6 +291,12 @@
     chart.replaceChildren(...kids);
   }
 
+  function noPlan() {
+    return isCluster()
+      ? "No plan here: a cluster's plan is its Redis streams (the accounts page shows each account's queue and machine)."
+      : "No plan here: the state DB does not keep it (the live dashboard of a running job shows it).";
+  }
+
   const planPage = {
     async init() {
       await this.load();
@@ -243,7 +305,7 @@
     async load() {
       try { plan = await getJSON("/api/plan"); } catch (e) { return; }
       if (!plan) {
-        setText("plan-meta", "No plan here: the state DB does not keep it (the live dashboard of a running job shows it).");
+        setText("plan-meta", noPlan());
         drawPlan();
         return;
       }
@@ -260,7 +322,10 @@
       "no album");
       drawPlan();
     },
-    update() { drawPlan(); },
+    update() {
+      if (!plan) setText("plan-meta", noPlan());
+      drawPlan();
+    },
   };
 
   // ------------------------------------------------------------------ timeline
@@ -290,7 +355,7 @@
     kids.push(sv("text", { class: "label", x: W - R, y: y + 4, "text-anchor": "end" }, clock(tl.start + n * tl.bucket_s)));
     chart.setAttribute("viewBox", `0 0 ${W} ${y + 12}`);
     chart.replaceChildren(...kids);
-    setText("timeline-meta", `from the state DB: buckets of ${tl.bucket_s} s` +
+    setText("timeline-meta", isCluster() ? CLUSTER_NOTE : `from the state DB: buckets of ${tl.bucket_s} s` +
       (tl.rows.length ? "" : " — no file finished yet"));
     fill("timeline-table", tl.rows.map((r) => row({}, [el("td", {}, r.account),
       cell(r.files.reduce((a, b) => a + b, 0)), cell(r.bytes.reduce((a, b) => a + b, 0),
@@ -300,7 +365,7 @@
   const timelinePage = {
     async init() { await this.load(); setInterval(() => this.load(), 3000); },
     async load() { try { drawTimeline(await getJSON("/api/timeline")); } catch (e) { /* next time */ } },
-    update() {},
+    update() { if (isCluster()) setText("timeline-meta", CLUSTER_NOTE); },
   };
 
   // ------------------------------------------------------------------ files
@@ -323,7 +388,9 @@
       try { res = await getJSON(`/api/files?${params}`); } catch (e) { setText("files-meta", String(e.message)); return; }
       if (res.total && this.offset >= res.total) { this.offset = 0; return this.load(); }
       const shown = res.rows.length ? `${res.offset + 1}–${res.offset + res.rows.length} of ${res.total}` : "none";
-      setText("files-meta", `${shown} matching${q ? ` “${q}”` : ""}`);
+      setText("files-meta", `${shown} matching${q ? ` “${q}”` : ""}` + (isCluster()
+        ? " · one row per message of every queued group (account: the planned one, or the one holding it now); " +
+          "paths and names are in each worker's own state DB" : ""));
       const chips = Object.entries(res.counts).sort().map(([state, n]) => {
         const b = el("button", { type: "button", class: q === state ? "on" : "" }, `${state} ${n}`);
         b.addEventListener("click", () => { document.getElementById("q").value = q === state ? "" : state; this.offset = 0; this.load(); });
@@ -380,7 +447,7 @@
         cell(s.overhead_s, `${(1000 * s.overhead_s).toFixed(0)} ms`), cell(s.samples), el("td", {}, clock(s.updated))])),
       "no speed learned yet");
     },
-    update() {},
+    update() { setText("history-meta", isCluster() ? CLUSTER_NOTE : ""); },
   };
 
   // ------------------------------------------------------------------ wiring
