@@ -52,7 +52,7 @@ wheel-check: $(STAMP)
 	$(PYTHON) -m venv "$$tmp/venv"; \
 	"$$tmp/venv/bin/python" -m pip install -q "$$tmp"/dist/tgfetch-*.whl; \
 	"$$tmp/venv/bin/python" -c "import importlib.resources as r; s = r.files('tgfetch.web') / 'static'; \
-	  assert all((s / n).is_file() for n in ('accounts.html', 'app.js', 'app.css')), 'the dashboard assets are missing'"; \
+	  assert all((s / n).is_file() for n in ('layout.html', 'accounts.main.html', 'app.js', 'app.css')), 'the dashboard assets are missing'"; \
 	cd "$$tmp/run"; \
 	"$$tmp/venv/bin/tgfetch" demo --dest "$$tmp/dl" >"$$tmp/demo.log" 2>&1 || { cat "$$tmp/demo.log"; exit 1; }; \
 	echo "wheel-check: $$(ls "$$tmp/dist") installs into a fresh venv, ships the dashboard's assets and runs tgfetch demo"

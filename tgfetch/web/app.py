@@ -40,6 +40,12 @@ def _static(name: str) -> bytes:
     return (resources.files("tgfetch.web") / "static" / name).read_bytes()
 
 
+def page_html(name: str) -> bytes:
+    """A page: the shared layout (head, navigation, summary) around the page's own `<name>.main.html`."""
+    layout = _static("layout.html").decode()
+    return layout.replace("{{page}}", name).replace("{{main}}", _static(f"{name}.main.html").decode()).encode()
+
+
 class Dashboard:
     """The request handlers over one source (and the hub that pushes its status)."""
 
@@ -48,7 +54,7 @@ class Dashboard:
         self.clean = clean
         self.hub = Hub(source, clean)
         self.registry, self.collector = metrics_registry(clean)
-        self.pages = {p: _static(("accounts" if p == "/" else p.strip("/")) + ".html") for p in PAGES}
+        self.pages = {p: page_html("accounts" if p == "/" else p.strip("/")) for p in PAGES}
         self.assets = {name: _static(name) for name in ASSETS}
 
     def _json(self, value: Any, status: int = 200) -> Response:
