@@ -1,0 +1,227 @@
+"""When will the job finish?  The new estimate (pooled, from per-file predictions) and today's.
+
+Today's (`legacy_eta`, the scheduler's ``max(ClientState.est_remaining)``): per account, its
+queued and in-flight bytes over its measured speed, plus its files times its per-file overhead,
+plus the FLOOD_WAIT it sits in; the job ends when the slowest of them does.
+
+The new one (`estimate`) counts on what the scheduler does: idle accounts steal, so the accounts
+finish together and the work is *pooled*.  Per live account i, ``T_i`` = the seconds it alone
+would take for every file left: the sum of the `Predictor`'s costs of the files (`ewma`: a
+file's seconds of the account's time).  Account i works from its wait ``w_i`` on, so the job ends
+at the T with::
+
+    sum_i max(0, T - w_i) / T_i = 1
+
+but never before an account's groups in flight are done (they cannot move), nor before the
+largest group left could be fetched alone by the account quickest at it.  The predictions are
+made at the simulated or local hour halfway to the estimated end (twice: the time-of-day term sees
+the hours the job will run in).  `EtaTracker` then corrects the level by the efficiency measured
+so far (see there).
+The interval puts each account's ``T_i`` at the 10 % and 90 % of its recent prediction errors over
+blocks of `BAND_BLOCK` files (errors of single files partly cancel in a sum; drift does not).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from tgfetch.learning.predictor import Predictor
+from tgfetch.learning.samples import HOME_DC
+
+__all__ = ["BAND_BLOCK", "Eta", "EtaTracker", "Remaining", "estimate", "informed", "legacy_eta"]
+
+Array = npt.NDArray[np.float64]
+Group = Sequence[tuple[int, int]]  # (bytes left, dc) of each file of one group
+BAND_BLOCK = 10
+HOUR_PASSES = 2
+PRIOR_SECONDS = 3.0  # the prior efficiency weighs as much as this many seconds of measured progress
+WARMUP = 2.0  # seconds from the start before the efficiency is measured (every request of every slot is
+# in flight at once then, and the first bytes are still to come)
+
+
+@dataclass(frozen=True)
+class Remaining:
+    """What one account has left: unstarted groups (may still move) and groups in flight (stay)."""
+
+    account: str
+    groups: Sequence[Group] = ()
+    inflight: Sequence[Group] = ()  # its first file's bytes left already net of what was fetched
+    copies: Sequence[Group] = ()  # backup copies it races for (another account owns them)
+    wait: float = 0.0  # seconds of FLOOD_WAIT still to sit out
+    alive: bool = True  # a dead account's (or released) groups still count, its capacity does not
+    speed: float = 0.0  # today's estimate: the scheduler's measured bytes/s (0: unknown)
+    overhead: float = 0.0  # today's estimate: seconds per file
+    measured_s: float = 0.0  # seconds of transfer behind `speed` (0: a default or a learned speed)
+    fetched: int = 0  # bytes the account fetched so far in this run (live, in-flight files included)
+
+    @property
+    def bytes(self) -> int:
+        """Bytes left, unstarted and in flight."""
+        return sum(b for g in (*self.groups, *self.inflight) for b, _ in g)
+
+    @property
+    def files(self) -> int:
+        """Files left, unstarted and in flight."""
+        return sum(len(g) for g in (*self.groups, *self.inflight))
+
+
+@dataclass(frozen=True)
+class Eta:
+    """Seconds from now until the job is done, with an interval (about 10 % to 90 %)."""
+
+    seconds: float
+    low: float
+    high: float
+    # per account: T_i (seconds alone for everything left); 'pooled', 'pooled_low', 'pooled_high', 'floor'
+    detail: Mapping[str, float] = field(default_factory=dict)
+
+    def finish_at(self, now: float) -> tuple[float, float, float]:
+        """(estimate, low, high) as times: `now` plus each."""
+        return now + self.seconds, now + self.low, now + self.high
+
+
+def legacy_eta(remaining: Sequence[Remaining]) -> float:
+    """Today's estimate: max over live accounts of wait + bytes / speed + files x overhead (backup copies
+    it races for included, as ``ClientState.est_remaining`` counts them)."""
+    out = 0.0
+    for r in remaining:
+        if r.alive:
+            nbytes = r.bytes + sum(b for g in r.copies for b, _ in g)
+            files = r.files + sum(len(g) for g in r.copies)
+            out = max(out, r.wait + nbytes / max(r.speed, 1.0) + files * r.overhead)
+    return out
+
+
+def estimate(remaining: Sequence[Remaining], predictor: Predictor, *, hour: float,
+             hours_per_second: float = 1 / 3600, scale: Mapping[str, float] | None = None) -> Eta:
+    """The pooled estimate (module docstring) at local (or simulated) `hour`; `scale` multiplies an
+    account's predicted costs (`EtaTracker`: how much slower it is fetching now than predicted)."""
+    scale = scale or {}
+    live = [r for r in remaining if r.alive]
+    groups = [g for r in remaining for g in (*r.groups, *r.inflight) if g]
+    if not live or not groups:
+        return Eta(0.0, 0.0, 0.0)
+    size = np.asarray([b for g in groups for b, _ in g], dtype=np.float64)
+    dc = np.asarray([d or HOME_DC for g in groups for _, d in g], dtype=np.float64)
+    t = 0.0
+    alone: dict[str, float] = {}
+    for _ in range(HOUR_PASSES):
+        at = (hour + hours_per_second * t / 2) % 24
+        alone = {r.account: _alone(predictor, r, size, dc, at) * scale.get(r.account, 1.0) for r in live}
+        t = _pooled(live, alone, 1.0)
+    floor = _floor(remaining, predictor, at, scale)
+    bands = {r.account: predictor.band(r.account, BAND_BLOCK) for r in live}
+    lo = _pooled(live, {a: v * math.exp(bands[a][0]) for a, v in alone.items()}, 1.0)
+    hi = _pooled(live, {a: v * math.exp(bands[a][1]) for a, v in alone.items()}, 1.0)
+    detail = {**alone, "pooled": t, "pooled_low": lo, "pooled_high": hi, "floor": floor}
+    return Eta(max(t, floor), max(lo, floor), max(hi, floor), detail)
+
+
+def _alone(predictor: Predictor, r: Remaining, size: Array, dc: Array, hour: float) -> float:
+    """Seconds account `r` alone would take for every file."""
+    return float(_costs(predictor, r, size, dc, predictor.concurrency(r.account), hour).sum())
+
+
+def _costs(predictor: Predictor, r: Remaining, size: Array, dc: Array, c: float, hour: float) -> Array:
+    """The predictor's cost of each file on account `r`; before it knows anything of the account, the
+    scheduler's live measurement (today's formula) where there is one."""
+    if predictor.source(r.account) == "prior" and r.measured_s > 0 and r.speed > 0:
+        return np.asarray(size / r.speed + r.overhead, dtype=np.float64)
+    return predictor.cost_array(r.account, size, dc, c, hour)
+
+
+def informed(remaining: Sequence[Remaining], predictor: Predictor) -> bool:
+    """True when every live account's speed was measured (by the predictor or the scheduler)."""
+    return all(predictor.source(r.account) != "prior" or r.measured_s > 0 for r in remaining if r.alive)
+
+
+def _pooled(live: Sequence[Remaining], alone: Mapping[str, float], work: float) -> float:
+    """The T at which the accounts, each from its wait on, have done `work` (1 = everything)."""
+    done, rate, t = 0.0, 0.0, 0.0
+    for wait, r in sorted((max(x.wait, 0.0), 1.0 / max(alone[x.account], 1e-9)) for x in live):
+        if rate > 0 and done + rate * (wait - t) >= work:
+            return t + (work - done) / rate
+        done, t, rate = done + rate * (wait - t), wait, rate + r
+    return t + (work - done) / rate
+
+
+def _floor(remaining: Sequence[Remaining], predictor: Predictor, hour: float, scale: Mapping[str, float]) -> float:
+    """The least the job can take: an account's groups in flight stay with it; the largest group left
+    is fetched alone by the account quickest at it."""
+    floor = 0.0
+    live = [r for r in remaining if r.alive]
+    for r in live:
+        c = predictor.concurrency(r.account)
+        k = scale.get(r.account, 1.0)
+        floor = max(floor, r.wait + k * sum(_group_cost(predictor, r, g, c, hour) for g in r.inflight))
+    unstarted = [g for r in live for g in r.groups] + [g for r in remaining if not r.alive
+                                                     for g in (*r.groups, *r.inflight)]
+    if unstarted:
+        big = max(unstarted, key=lambda g: sum(b for b, _ in g))
+        floor = max(floor, min(r.wait + scale.get(r.account, 1.0) * _group_cost(predictor, r, big, 1.0, hour)
+                               for r in live))
+    return floor
+
+
+def _group_cost(predictor: Predictor, r: Remaining, g: Group, c: float, hour: float) -> float:
+    size = np.asarray([b for b, _ in g], dtype=np.float64)
+    dc = np.asarray([d or HOME_DC for _, d in g], dtype=np.float64)
+    return float(_costs(predictor, r, size, dc, c, hour).sum())
+
+
+@dataclass
+class _Point:
+    at: float
+    nbytes: int
+    rate: float  # the pooled bytes/s the model predicted then (0: it knew nothing yet)
+
+
+class EtaTracker:
+    """`estimate`, corrected by how fast the job really goes.
+
+    The *efficiency*: the pooled estimate assumes every account busy at the predicted speed until
+    the end; but speeds drift, slots wait on round trips and message fetches, and groups in flight
+    cannot move.  Every call notes the bytes left and the pooled rate predicted (bytes left over the
+    pooled seconds); the efficiency is the bytes actually fetched since `WARMUP` s after the start
+    (counted once every live account's speed is known) over the bytes the predicted rates would
+    have fetched meanwhile, shrunk toward `prior` (1, or what earlier runs achieved) with the weight
+    of `PRIOR_SECONDS`.  The whole run, not a recent window: a throttled account recovers, and a
+    short window would stretch its few slow seconds over the rest of the job.  The estimate (and its
+    interval) is the pooled one over the efficiency, but never under `estimate`'s floor.
+    """
+
+    def __init__(self, started: float, prior: float = 1.0) -> None:
+        self.started = started
+        self.prior = prior
+        self.points: list[_Point] = []
+        self.efficiency = prior
+
+    def update(self, now: float, remaining: Sequence[Remaining], predictor: Predictor, *, hour: float,
+               hours_per_second: float = 1 / 3600) -> Eta:
+        """The estimate now (see the class docstring)."""
+        raw = estimate(remaining, predictor, hour=hour, hours_per_second=hours_per_second)
+        left = sum(r.bytes for r in remaining)
+        pooled = raw.detail.get("pooled", raw.seconds)
+        known = informed(remaining, predictor)
+        self.points.append(_Point(now, left, left / pooled if pooled > 0 and known else 0.0))
+        self.efficiency = self._efficiency(self.started + WARMUP)
+        floor = raw.detail.get("floor", 0.0)
+        e = max(self.efficiency, 1e-3)
+        return Eta(max(pooled / e, floor), max(raw.detail.get("pooled_low", raw.low) / e, floor),
+                   max(raw.detail.get("pooled_high", raw.high) / e, floor), {**raw.detail, "floor": floor})
+
+    def _efficiency(self, since: float) -> float:
+        pts = [p for p in self.points if p.rate > 0 and p.at >= since]
+        if len(pts) < 2:
+            return self.prior
+        done = pts[0].nbytes - pts[-1].nbytes
+        expected = sum(a.rate * (b.at - a.at) for a, b in zip(pts, pts[1:], strict=False))
+        seconds = pts[-1].at - pts[0].at
+        if expected <= 0 or seconds <= 0:
+            return self.prior
+        return (done / expected * seconds + self.prior * PRIOR_SECONDS) / (seconds + PRIOR_SECONDS)
