@@ -20,4 +20,5 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
         if key.upper() in _OURS:
             monkeypatch.delenv(key, raising=False)
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))  # the learned history stays in the test
     yield

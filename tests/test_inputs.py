@@ -103,6 +103,8 @@ def _base(command: str, tmp: Path) -> list[str]:
         return ["watch", *SIM, "--dest", str(tmp / "dl"), "--rounds", "1"]
     if command == "topics":
         return ["topics", *SIM, "--sim-topics", "2"]
+    if command == "history":
+        return ["history"]
     if command == "dashboard":
         # A state DB that is not there: refused at once (a real one would be served until Ctrl-C).
         return ["dashboard", "--state-db", str(tmp / "dl" / "missing.sqlite"), "--web", "127.0.0.1:0"]

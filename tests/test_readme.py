@@ -78,7 +78,7 @@ def _env(tmp: Path) -> dict[str, str]:
     drop = {k for k in os.environ if k.isupper() and k not in {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR"}}
     env = {k: v for k, v in os.environ.items() if k not in drop}
     env.update(PATH=f"{venv_bin}:{env.get('PATH', '')}", SIMULATE="1", REDIS_PASSWORD=secrets.token_hex(8),
-               PYTHONPATH=str(tmp), PYTHONUNBUFFERED="1")
+               PYTHONPATH=str(tmp), PYTHONUNBUFFERED="1", XDG_DATA_HOME=str(tmp / "xdg-data"))
     return env
 
 

@@ -58,7 +58,40 @@ def build_simulation(sim: SimOptions, prefix: str = "") -> tuple[Any, dict[str, 
         mbps = bw[i % len(bw)]
         name = f"{prefix}client{i + 1}"
         clients[name] = tg.client(name, bandwidth=mbps * 1e6 if mbps else None)
+    if sim.profile:
+        from tgfetch.telegram.simulator.profiles import apply_profile
+
+        try:
+            apply_profile(tg, sim.profile, list(clients))
+        except ValueError as exc:
+            raise UsageError(f"--sim-profile: {exc}") from None
     return tg, clients
+
+
+def run_history(reset: bool, as_json: bool) -> int:
+    """`tgfetch history`: the per-machine history of learned predictions; --reset forgets it."""
+    import dataclasses
+    import sqlite3
+
+    from tgfetch.learning.history import History, default_history_path, format_summary
+
+    path = default_history_path()
+    if not path.exists():
+        print(json.dumps({"path": str(path), "samples": 0, "runs": 0}) if as_json
+              else f"nothing learned yet on this machine ({path})")
+        return EXIT_OK
+    try:
+        with History.open(path) as h:
+            if reset:
+                samples, runs = h.reset()
+                print(f"forgot {samples} file samples and {runs} runs ({path})")
+                return EXIT_OK
+            summary = h.summary()
+    except (OSError, sqlite3.Error) as exc:
+        raise StorageError(f"cannot read the learned history {path}: {exc} (tgfetch history --reset, or delete "
+                           "the file, starts it anew)") from None
+    print(json.dumps(dataclasses.asdict(summary), default=str) if as_json else format_summary(summary))
+    return EXIT_OK
 
 
 def check_strategy(settings: Settings) -> None:

@@ -167,6 +167,9 @@ _SIMULATION: list[Callable[[F], F]] = [
                       "member), one every 0.3 s while the job runs."),
     click.option("--sim-channels", metavar="NAME[,NAME]",
                  help="More simulated channels, by username (for jobs of several chats)."),
+    click.option("--sim-profile", metavar="NAME",
+                 help="Shape the accounts' speeds over time: steady, drifting, daily, throttled or realistic "
+                      "(per-DC speeds, time of day, drift, throttled spells; seeded)."),
 ]
 # Flags that set a setting are checked by Settings (one place for the allowed values), not here.
 _NOTIFY: list[Callable[[F], F]] = [
@@ -431,6 +434,16 @@ async def accounts(opts: CommandOptions, check: bool, as_json: bool) -> int:
     from tgfetch.app import run_accounts
 
     return await run_accounts(opts, check, as_json)
+
+
+@cli.command()
+@click.option("--reset", is_flag=True, help="Forget everything learned (the files' samples and the runs).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def history(reset: bool, as_json: bool) -> None:
+    """What tgfetch learned on this machine (LEARNING): files timed per account, runs, where it is kept."""
+    from tgfetch.app import run_history
+
+    sys.exit(run_history(reset, as_json))
 
 
 @cli.command()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -51,6 +51,7 @@ ALLOWED: dict[str, str] = {
     "topic": "a forum topic id (1 = General) from 1 to 2147483647",
     "events_file": "a file path (not a directory)",
     "hook_concurrency": "an integer from 1 to 64",
+    "learning": "on or off",
     "watch_interval": "a number of seconds greater than 0 (at most 86400)",
     "watch_settle_seconds": "a number of seconds from 0 to 3600",
     "web": "[HOST:]PORT: a port from 0 to 65535 (0: any free one) after an optional host (an IPv4 address, "
@@ -171,6 +172,9 @@ class Settings(BaseSettings):
     hook_concurrency: int = Field(2, ge=1, le=64)
     watch_interval: float = Field(30.0, gt=0, le=86400, allow_inf_nan=False)  # seconds between polls
     watch_settle_seconds: float = Field(5.0, ge=0, le=3600, allow_inf_nan=False)  # an album's quiet time
+    # Learned predictions (tgfetch.learning): every finished file's time in a per-machine history that
+    # predicts the next runs' files and the ETA; off: nothing is read or written there.
+    learning: Literal["on", "off"] = "on"
     web: str | None = None  # [HOST:]PORT of the live dashboard (tgfetch.web); None: no dashboard
     web_token: SecretStr | None = None  # the dashboard's token (required beyond loopback; else a random one)
 

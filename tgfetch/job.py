@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from telethon import TelegramClient
 
+from tgfetch.aio import cancel_quietly
 from tgfetch.config import Settings
 from tgfetch.context import JobContext, open_job
 from tgfetch.download.engine import DownloadEngine
@@ -36,6 +37,7 @@ from tgfetch.incremental import new_parts, record_settled
 from tgfetch.model import LoadBalanceMetric, MessageCollection, TaskDistributionResult
 from tgfetch.notify import ChatInfo, JobObserver, open_observer
 from tgfetch.outcome import ChatPart, JobReport, client_summary
+from tgfetch.predictions import RoundPredictions
 from tgfetch.selection import SelectionResult, select
 from tgfetch.store import RunRow
 from tgfetch.targets import Target
@@ -266,6 +268,7 @@ class _Download:
         self.fetched_before = job.fetched_bytes()  # the counter spans every run of the job
         self.plan: TaskDistributionResult | None = None
         self.engine: DownloadEngine | None = None
+        self.predictions: RoundPredictions | None = None
 
     async def go(self, monitor: Monitor | None, on_plan: OnPlan | None, stages: dict[str, float], t0: float,
                  on_start: OnStart | None = None) -> None:
@@ -293,16 +296,29 @@ class _Download:
         if on_start is not None:
             on_start(RoundView(self.job, self.scan, self.plan, self.engine, self.stats, self.pending.done))
         stages["plan"] = time.monotonic() - t0 - sum(stages.values())
-        if monitor is None:
-            await self.engine.run()
-        else:
-            async with monitor(scheduler, self.stats):
-                await self.engine.run()
+        await self._run_engine(scheduler, monitor)
         self.job.save_speeds({n: c.overhead for n, c in scheduler.clients.items()})
         stages["download"] = time.monotonic() - t0 - sum(stages.values())
         if not self.engine.failures:
             # Backup copies that lost (or a killed run's) are of no further use.
             shutil.rmtree(backup_dir(self.job.root), ignore_errors=True)
+
+    async def _run_engine(self, scheduler: Scheduler, monitor: Monitor | None) -> None:
+        """The download stage; the learned predictions time its files and keep its estimated finish."""
+        assert self.engine is not None
+        self.predictions = RoundPredictions(self.job.settings, list(self.alive), self.learned,
+                                            ", ".join(p.label for p in self.job.parts))
+        self.engine.downloader.timing = self.predictions
+        total = sum(c.queued_bytes for c in scheduler.clients.values())
+        follow = asyncio.create_task(self.predictions.follow(scheduler, self.stats, total))
+        try:
+            if monitor is None:
+                await self.engine.run()
+            else:
+                async with monitor(scheduler, self.stats):
+                    await self.engine.run()
+        finally:
+            await cancel_quietly(follow)
 
     def record_run(self, report: JobReport, started: float) -> None:
         """Keep this round in the state DB's run history (a round with nothing to download is not one)."""
@@ -311,10 +327,13 @@ class _Download:
         done = [r for r in self.engine.records.values() if not r.skipped and r.linked_from is None]
         nbytes = sum(r.size for r in done)
         speeds = {n: round(t, 1) for n in self.alive if (t := self.job.accounts[n].throughput) > 0}
+        metric, took = str(self.plan.metric.value), report.stage_seconds.get("download", 0.0)
+        ideal = nbytes / sum(speeds.values()) if speeds else 0.0
         self.job.store.record_run(RunRow(
-            0, started, time.time(), self.plan.strategy, str(self.plan.metric.value), json.dumps(sorted(self.alive)),
-            len(done), nbytes, report.stage_seconds.get("download", 0.0),
-            nbytes / sum(speeds.values()) if speeds else 0.0, report.result, json.dumps(speeds)))
+            0, started, time.time(), self.plan.strategy, metric, json.dumps(sorted(self.alive)),
+            len(done), nbytes, took, ideal, report.result, json.dumps(speeds)))
+        if self.predictions is not None:
+            report.predictions = self.predictions.close(self.plan.strategy, metric, took, ideal)
 
     def report(self, first: int, last: int, stages: dict[str, float], elapsed: float, *,
                outcome: str = "", error: str = "") -> JobReport:

@@ -34,6 +34,7 @@ class SimOptions:
     comments: bool = False  # a channel with a discussion group
     channels: str | None = None  # more channels, comma-separated usernames
     live: int = 0  # posts the channel receives while the job runs (simulator.feed)
+    profile: str | None = None  # a named speed profile of the accounts (simulator.profiles)
 
 
 @dataclass(frozen=True)

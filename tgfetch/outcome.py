@@ -67,6 +67,7 @@ class JobReport:
     error: str = ""
     dropped: dict[str, dict[str, int]] = field(default_factory=dict)  # by the selection, per reason
     chats: list[ChatPart] = field(default_factory=list)  # a job of several chats (or with comments): each
+    predictions: dict[str, Any] = field(default_factory=dict)  # the learned predictions' ETA checkpoints and samples
 
     @property
     def ok(self) -> bool:
@@ -98,6 +99,8 @@ class JobReport:
         }
         if self.chats:
             out["chats"] = [self._chat_json(c) for c in self.chats]
+        if self.predictions:
+            out["predictions"] = self.predictions
         return out
 
     def _failure_key(self, key: int) -> str:

@@ -92,9 +92,16 @@ def _progress_table(sched: Scheduler, stats: Mapping[str, ClientStats], t0: floa
         t.add_row(name, st.state, str(st.files), human_bytes(st.bytes), f"{human_bytes(st.speed)}/s",
                   _seconds(est), steals, st.current[-40:])
         total_b += st.bytes
-    left = max((c.est_remaining for c in sched.alive), default=0.0)
-    t.title = f"total {human_bytes(total_b)} in {_seconds(time.monotonic() - t0)}, ETA {_seconds(left)}"
+    t.title = f"total {human_bytes(total_b)} in {_seconds(time.monotonic() - t0)}, ETA {eta_text(sched)}"
     return t
+
+
+def eta_text(sched: Scheduler) -> str:
+    """The estimated time left: the learned forecast with its interval, else the slowest account's estimate."""
+    f = sched.forecast
+    if f is not None:
+        return f"{_seconds(f.seconds)} ({_seconds(f.low)}–{_seconds(f.high)})"
+    return _seconds(max((c.est_remaining for c in sched.alive), default=0.0))
 
 
 def _plain_line(sched: Scheduler, stats: Mapping[str, ClientStats]) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 from tgfetch.download import races
 from tgfetch.download.disk import Disk
@@ -23,7 +23,7 @@ from tgfetch.errors import StorageError
 from tgfetch.model import key_chat, key_id
 from tgfetch.telegram.account import Account
 
-__all__ = ["Downloader", "Observer", "Prefetch"]
+__all__ = ["Downloader", "Observer", "Prefetch", "Timing"]
 
 log = logging.getLogger("tgfetch.download")
 
@@ -32,6 +32,13 @@ class Observer(Protocol):
 
     def file_done(self, task: FileTask, rec: FileRecord) -> None: ...
     def file_failed(self, key: int, error: str) -> None: ...
+
+
+class Timing(Protocol):
+    """Who times each file an account fetches (tgfetch.predictions.RoundPredictions)."""
+
+    def file_started(self, acc: Account) -> Any: ...
+    def file_ended(self, ticket: Any, acc: Account, task: FileTask, result: FetchResult | None) -> None: ...
 
 
 Prefetch = Callable[[Account, Pick], Awaitable[None]]
@@ -52,6 +59,7 @@ class Downloader:
         self.failures: dict[int, str] = {}
         self.fatal: BaseException | None = None
         self.observer: Observer | None = None  # hears each file made final and each failure (events, hooks)
+        self.timing: Timing | None = None  # times each file fetched (learned predictions)
 
     async def prefetch(self, acc: Account, pick: Pick) -> None:
         """Make sure `acc` holds the picked group's messages."""
@@ -172,10 +180,18 @@ class Downloader:
 
     async def fetch(self, acc: Account, task: FileTask, part: PartFile,
                     on_chunk: Callable[[int], None] | None = None) -> FetchResult:
-        """Fill `part` with one file through `acc` (counted, retried, resumable)."""
-        return await fetch_file(acc, task, part, self.stats[acc.name], max_retries=self.max_retries,
-                                on_bytes=self.disk.store_of(task.info.chat).add_fetched_bytes,
-                                executor=self.disk.executor, on_chunk=on_chunk)
+        """Fill `part` with one file through `acc` (counted, retried, resumable; timed)."""
+        timing = self.timing
+        ticket = timing.file_started(acc) if timing is not None else None
+        result: FetchResult | None = None
+        try:
+            result = await fetch_file(acc, task, part, self.stats[acc.name], max_retries=self.max_retries,
+                                      on_bytes=self.disk.store_of(task.info.chat).add_fetched_bytes,
+                                      executor=self.disk.executor, on_chunk=on_chunk)
+            return result
+        finally:
+            if timing is not None:
+                timing.file_ended(ticket, acc, task, result)
 
     def finish_later(self, name: str, pick: Pick, task: FileTask, part: PartFile) -> None:
         """fsync + rename + record in the background (never cut in half by a cancellation)

@@ -19,6 +19,7 @@ import functools
 import itertools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from tgfetch.download import endgame
 from tgfetch.download.endgame import BACKUP_MARGIN, MIN_REFETCH_GAIN, holds, least_gain
@@ -57,6 +58,9 @@ class Scheduler:
         self.backups = backups
         self.rebalanced = False
         self._listeners: list[Callable[[], None]] = []
+        # The round's estimated finish from the learned predictions (an `Eta`: seconds, low, high), kept
+        # current by `tgfetch.predictions`; None: the views use the accounts' `est_remaining`.
+        self.forecast: Any = None
 
     @property
     def finished(self) -> bool:

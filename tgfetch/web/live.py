@@ -107,10 +107,12 @@ class LiveSource:
         now, v = self.clock(), self.view
         engine = v.engine if v is not None else None
         sched = engine.scheduler if engine is not None else None
-        left, eta, ideal = 0, 0.0, 0.0
+        left, eta, ideal, low, high = 0, 0.0, 0.0, 0.0, 0.0
         if sched is not None:
             left = sum(c.queued_bytes for c in sched.clients.values()) + sum(w.bytes_left for w in in_flight(sched))
             eta = max((c.est_remaining for c in sched.alive), default=0.0)
+            if sched.forecast is not None:  # the learned predictions' estimate and interval
+                eta, low, high = sched.forecast.seconds, sched.forecast.low, sched.forecast.high
             speed = sum(c.speed for c in sched.active)
             ideal = left / speed if speed > 0 else 0.0
         records = len(engine.records) if engine is not None else 0
@@ -120,7 +122,8 @@ class LiveSource:
             files_done=(len(v.done_before) if v is not None else 0) + records,
             files_downloaded=self._downloaded_before + records,
             failures=len(engine.failures) if engine is not None else 0, bytes_planned=self._planned[1],
-            bytes_left=left, eta_s=round(eta, 3), ideal_s=round(ideal, 3), outcome=self.outcome,
+            bytes_left=left, eta_s=round(eta, 3), eta_low_s=round(low, 3), eta_high_s=round(high, 3),
+            ideal_s=round(ideal, 3), outcome=self.outcome,
             accounts=account_views(v, self._before) if v is not None else (),
             strategy=v.plan.strategy if v is not None and v.plan is not None else "")
 

@@ -114,9 +114,11 @@ class Status:
     failures: int
     bytes_planned: int
     bytes_left: int
-    eta_s: float  # the last account's estimated finish
+    eta_s: float  # the estimated time left (learned predictions; else the last account's estimate)
     ideal_s: float  # bytes left / the accounts' summed speed: the best any split could do
     outcome: str = ""  # the last finished round's: done, files_failed, interrupted, error
+    eta_low_s: float = 0.0  # the estimate's interval (about 10 % to 90 %; 0: none)
+    eta_high_s: float = 0.0
     accounts: tuple[AccountView, ...] = ()
     strategy: str = ""
     cluster: ClusterView | None = None  # the machines, groups and dead letters of a cluster job

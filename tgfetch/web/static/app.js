@@ -97,7 +97,8 @@
     const speed = s.accounts.reduce((a, x) => a + (x.state.startsWith("down") ? (measured ? x.speed_bps : x.est_speed_bps) : 0), 0);
     setText("s-speed", s.source === "state-db" ? "–" : `${bytes(speed)}/s`);
     setText("s-elapsed", secs(s.elapsed_s));
-    setText("s-eta", s.bytes_left ? secs(s.eta_s) : "–");
+    const range = s.eta_high_s > 0 ? ` (${secs(s.eta_low_s)}–${secs(s.eta_high_s)})` : "";
+    setText("s-eta", s.bytes_left ? secs(s.eta_s) + range : "–");
     const ratio = s.ideal_s > 0 ? s.eta_s / s.ideal_s : 0;
     const over = ratio > 10 ? ` (×${Math.round(ratio)})` : ratio > 0 ? ` (+${Math.max(0, Math.round(100 * (ratio - 1)))} %)` : "";
     setText("s-ideal", s.bytes_left ? secs(s.ideal_s) + over : "–");
