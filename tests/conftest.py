@@ -20,5 +20,6 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
         if key.upper() in _OURS:
             monkeypatch.delenv(key, raising=False)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))  # the learned history stays in the test
+    # The learned history stays with the test, outside its folder (tests check what a job left there).
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path.with_name(tmp_path.name + "-xdg")))
     yield
