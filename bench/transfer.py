@@ -28,7 +28,8 @@ Measured here (2 CPUs, 32 MiB/s; the tighter bound is the bandwidth at every RTT
 RTT 50 / 150 / 300 ms:
   tgfetch transfer, 1 MiB parts, <= 8 per file (this module's code)  1.00 / 0.99 / 0.97
   the same driver with the old 4 x 512 KiB lanes per file            0.99 / 0.90 / 0.64
-  tgfetch job (3 slots; queue limits not wired yet), new parts       0.95 / 0.82 / 0.62
+  tgfetch job, files in flight from the server's queues (5 + 2)      0.96 / 0.88 / 0.74  (2026-12-02)
+  tgfetch job with 3 files per account (before the queue limits)     0.95 / 0.82 / 0.62
   tgfetch job, old parts                                             0.97 / 0.72 / 0.40
   Telethon download_media x3 (first 40 s)                            0.23 / 0.07 / 0.03
   parts per file at 300 ms: 2 -> 0.83, 4 -> 0.91, 8 -> 0.97, 16 -> 0.90
