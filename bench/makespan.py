@@ -23,6 +23,24 @@ the extra calls stealing cost: (c)'s calls minus (b)'s, against the scan's calls
 make fewer calls than (b): once the speeds are measured it gives groups back to the accounts
 that scanned them and moves the largest ones, so slow accounts fetch nothing.
 
+The drifting scenarios (issue 19, item 4; `--only drifting`): three accounts (lognormal around
+4 MB/s) on the `drifting` speed profile (per-DC speeds, slow drift, contention), 800 messages; a
+first default run with LOAD_BALANCE_METRIC=estimated_time learns (speeds in its state DB, file
+samples in a per-machine history under a temporary XDG_DATA_HOME), then the second run, from the
+same simulated time, is planned (a) with today's learned speeds (LEARNING=off) and (b) with the
+learned per-account, per-file costs (the predictions re-plan the speed plan).  Measured twice
+(download stage, seconds, (a) / (b), (b) / (a)):
+
+    seed 5: 43.08 / 42.69 (0.991), 42.61 / 42.44 (0.996)
+    seed 6: 38.20 / 38.30 (1.003), 38.22 / 38.22 (1.000)
+    seed 7: 29.97 / 30.13 (1.005), 30.02 / 30.08 (1.002)
+
+(b) re-planned every time, predicting 32.0 / 34.4 / 23.9 s against the speed plan's 43.6 / 38.0 /
+29.4 s under the same model, yet the real makespans are the same within 1 %: stealing and the
+engine's rebalance once speeds are measured close the plan's gaps in both, and the drift moves the
+speeds away from what either plan assumed.  The issue's "the default's makespan improves" is not
+shown by this bench.
+
     python bench/makespan.py            # full: 3 and 10 accounts, with and without flood-waits, the short job
     python bench/makespan.py --quick
     python bench/makespan.py --only short --repeat 5   # the short job, five times
@@ -34,6 +52,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import os
 import random
 import shutil
 import statistics
@@ -50,6 +69,7 @@ from tgfetch.config import load_settings  # noqa: E402
 from tgfetch.job import JobReport, download_channel  # noqa: E402
 from tgfetch.telegram.clients import close_clients  # noqa: E402
 from tgfetch.telegram.simulator import SimulatedTelegram  # noqa: E402
+from tgfetch.telegram.simulator.profiles import ProfileClock, apply_profile  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -60,6 +80,7 @@ class Scenario:
     contrast: bool = True  # run (a) and (b) too
     learned: bool = False  # a second run: the accounts' speeds were measured by a first one
     channel: tuple[tuple[str, object], ...] = ()  # SimulatedTelegram arguments replacing the bench's own
+    profile: str | None = None  # a speed profile (`--sim-profile`): the learned-predictions scenario
 
 
 @dataclass(frozen=True)
@@ -123,17 +144,21 @@ class Outcome:
 
 
 async def run_one(sim_args: dict[str, object], sc: Scenario, v: Variant, dest: Path,
-                  history: Path | None = None, on_start: Any = None) -> Outcome:
+                  history: Path | None = None, on_start: Any = None, clock: ProfileClock | None = None,
+                  **more: object) -> Outcome:
     """One download into `dest`; with `history` (a state DB holding measured speeds), planned with
-    LOAD_BALANCE_METRIC=estimated_time on a copy of it. `on_start` sees the download start (a live view)."""
+    LOAD_BALANCE_METRIC=estimated_time on a copy of it. `on_start` sees the download start (a live view).
+    `clock`: the time of `sc.profile`; `more`: settings (LEARNING=off, ...)."""
     sim = SimulatedTelegram(**{**sim_args, **dict(sc.channel)}, faults=sc.faults)  # type: ignore[arg-type]
     clients = {f"client{i + 1}": sim.client(f"client{i + 1}", bandwidth=bw) for i, bw in enumerate(sc.bandwidths)}
-    extra: dict[str, object] = {}
+    if sc.profile is not None:
+        apply_profile(sim, sc.profile, clients, clock=clock)
+    extra: dict[str, object] = dict(more)
     if history is not None:
         state = dest / "learned.sqlite"
         dest.mkdir(parents=True, exist_ok=True)
         shutil.copy(history, state)
-        extra = {"state_db": state, "load_balance_metric": "estimated_time"}
+        extra.update(state_db=state, load_balance_metric="estimated_time")
     settings = load_settings(env_file=None, download_dir=dest, task_distribution_mode=v.mode,
                              log_level="ERROR", flood_wait_handoff_seconds=60,
                              max_concurrent_downloads_per_client=v.concurrency, **extra)
@@ -172,6 +197,14 @@ def short_jobs() -> list[Scenario]:
             for seed in SHORT_SEEDS]
 
 
+def drifting() -> list[Scenario]:
+    """The second run on the drifting profile, planned with today's learned speeds or the predictions."""
+    return [Scenario(f"drifting, second run, seed {seed}", lognormal_bandwidths(3, seed, 4e6), None, contrast=False,
+                     learned=True, profile="drifting",
+                     channel=(("seed", seed), ("messages", 800), ("size_scale", 0.1), ("max_file_size", 16 * MIB)))
+            for seed in (5, 6, 7)]
+
+
 def scenarios(quick: bool) -> list[Scenario]:
     """The bench's scenarios (`quick`: the first one and the short job)."""
     three = lognormal_bandwidths(3, 1, 8e6)
@@ -189,12 +222,50 @@ def scenarios(quick: bool) -> list[Scenario]:
             Scenario("3 accounts + flood-waits 1 %", three, flood.format(0.01), contrast=False),
             Scenario("3 accounts, speeds learned", three, None, learned=True),
             Scenario("10 accounts, speeds learned", ten, None, learned=True),
+            *drifting(),
             *short_jobs()]
+
+
+def _clock_at(clock: ProfileClock, hours: float) -> ProfileClock:
+    """A clock of the same day reading `hours` now (each second run starts at the same simulated time)."""
+    return ProfileClock(clock.day_seconds, clock.start_hour,
+                        time.monotonic() - (hours - clock.start_hour) / clock.hours_per_second)
+
+
+async def run_predicted(sim_args: dict[str, object], sc: Scenario) -> list[float]:
+    """A first run on `sc.profile` learns (speeds in its state DB, file samples in the history); the
+    second run is planned (a) with today's learned speeds (LEARNING=off) and (b) with the learned
+    predictions, both from the same simulated time on.  Return [(b) / (a)]."""
+    work = Path(tempfile.mkdtemp(prefix="tgfetch-makespan-"))
+    old = os.environ.get("XDG_DATA_HOME")
+    os.environ["XDG_DATA_HOME"] = str(work / "xdg")  # this bench's own per-machine history, never the user's
+    try:
+        clock = ProfileClock()
+        await run_one(sim_args, sc, VARIANTS[2], work / "first", clock=clock, load_balance_metric="estimated_time")
+        state, at = work / "first" / "tgfetch_sim" / ".tgfetch.sqlite", clock.hours()
+        got, views = [], []
+        for label, learning in (("(a) today's learned speeds", "off"), ("(b) learned predictions", "on")):
+            o = await run_one(sim_args, sc, VARIANTS[2], work / learning, state, views.append,
+                              clock=_clock_at(clock, at), learning=learning)
+            got.append(o.seconds)
+            print(f"{sc.name:36} {label:30} {o.seconds:10.2f} {'-':>8} {'-':>7} {'-':>7} {'-':>14} "
+                  f"{o.fetch_calls:11d} {o.least_calls:5d} {o.steal_calls:10d} {o.scan_calls:10d} {o.backups:7d}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        if old is None:
+            os.environ.pop("XDG_DATA_HOME", None)
+        else:
+            os.environ["XDG_DATA_HOME"] = old
+    predicted = views[-1].plan.info.get("predicted", {}) if views and views[-1].plan else {}
+    print(f"   (b) / (a) makespan: {got[1] / got[0]:.3f}; (b)'s plan: {predicted or 'not from predictions'}")
+    return [got[1] / got[0]]
 
 
 async def run_scenario(sim_args: dict[str, object], sc: Scenario, default_only: bool = False,
                        fixed: int | None = None) -> list[float]:
     """Print one scenario's rows; return the default's ratios to the ideal bound."""
+    if sc.profile is not None:
+        return await run_predicted(sim_args, sc)
     probe = SimulatedTelegram(**{**sim_args, **dict(sc.channel)})  # type: ignore[arg-type]
     lb = ideal(probe, sc.bandwidths)
     bw = ", ".join(f"{b / 1e6:.1f}" for b in sc.bandwidths)

@@ -23,6 +23,7 @@ from tgfetch.model import MessageCollection
 from tgfetch.options import CommandOptions, SimOptions
 from tgfetch.outcome import plan_json, scan_json
 from tgfetch.portable import on_signals
+from tgfetch.predictions import plan_learning
 from tgfetch.report import human_bytes, live_monitor, print_plan, print_selection, print_summary, write_json
 from tgfetch.targets import Target, job_targets, parse_links
 from tgfetch.telegram.clients import build_clients, close_clients, session_path, telethon_proxy
@@ -263,7 +264,8 @@ async def run_plan(opts: CommandOptions) -> int:
     check_report_path(opts.report)
     scan, names = await _scan_for_plan(opts)
     chosen = choose(scan, opts.settings)
-    plan = await plan_scan(scan, names, opts.settings, collection=chosen.collection)
+    learned = plan_learning(opts.settings, names, _chats(scan))
+    plan = await plan_scan(scan, names, opts.settings, collection=chosen.collection, learned=learned)
     console = _console()
     print_selection(console, scan.collection, chosen)
     print_plan(console, plan, scan)

@@ -37,7 +37,7 @@ from tgfetch.incremental import new_parts, record_settled
 from tgfetch.model import LoadBalanceMetric, MessageCollection, TaskDistributionResult
 from tgfetch.notify import ChatInfo, JobObserver, open_observer
 from tgfetch.outcome import ChatPart, JobReport, client_summary
-from tgfetch.predictions import RoundPredictions
+from tgfetch.predictions import PlanLearning, RoundPredictions
 from tgfetch.selection import SelectionResult, select
 from tgfetch.store import RunRow
 from tgfetch.targets import Target
@@ -94,13 +94,16 @@ def choose(scan: ScanResult, settings: Settings) -> SelectionResult:
 async def plan_scan(
     scan: ScanResult, names: list[str], settings: Settings, speeds: Mapping[str, float] | None = None,
     collection: MessageCollection | None = None, mode: str | None = None, overhead: float | None = None,
-    distributor: TaskDistributor | None = None,
+    distributor: TaskDistributor | None = None, learned: PlanLearning | None = None,
 ) -> TaskDistributionResult:
     """Plan the scanned groups over the clients with the configured strategy.
 
     `speeds` (bytes/s) and `overhead` (seconds per file) are the learned ones; they
     are used only when the plan may balance estimated time (None: the defaults).
     `distributor` lends the strategies registered on it; `settings` still rule.
+    `learned` (from the per-machine history): its per-account file costs replace speeds and
+    overhead where estimated time is balanced (`distribution.matrix.refine`), and in `auto` its
+    bandit choice replaces today's rule; None (or nothing learned): today's plan.
     """
     from tgfetch.distribution import TaskDistributor
 
@@ -109,7 +112,8 @@ async def plan_scan(
         where = (f"ids {scan.first_id}–{scan.last_id} of {scan.channel.key}" if not scan.parts
                  else ", ".join(p.label for p in scan.parts))
         raise UsageError(f"no messages in {where}: nothing to plan")
-    timed = settings.load_balance_metric is LoadBalanceMetric.ESTIMATED_TIME or (mode or settings.mode) == "auto"
+    auto = (mode or settings.mode) == "auto"
+    timed = settings.load_balance_metric is LoadBalanceMetric.ESTIMATED_TIME or auto
     use_speeds = None
     use_overhead = None
     if speeds and timed:
@@ -119,8 +123,30 @@ async def plan_scan(
         use_speeds = {n: speeds.get(n, slowest) for n in names}
         use_overhead = overhead
     planner = distributor.with_settings(settings) if distributor is not None else TaskDistributor(settings)
-    return await planner.distribute(
-        coll, names, mode=mode, client_speeds=use_speeds, scanned_by=scan.scanned_by, file_overhead=use_overhead)
+    choice = learned.choice if learned is not None and auto else None
+    result = await planner.distribute(
+        coll, names, mode=choice.arm.strategy if choice else mode, metric=choice.arm.metric if choice else None,
+        client_speeds=use_speeds, scanned_by=scan.scanned_by, file_overhead=use_overhead)
+    return _learned_plan(result, names, learned, auto)
+
+
+def _learned_plan(result: TaskDistributionResult, names: list[str], learned: PlanLearning | None,
+                  auto: bool) -> TaskDistributionResult:
+    """The plan on the learned per-file costs where it balances time; `auto`'s reason in `info`."""
+    from tgfetch.distribution.matrix import refine
+
+    choice = learned.choice if learned is not None and auto else None
+    if choice is not None:
+        result.info["recommendation"] = {"mode": choice.arm.strategy, "reason": choice.reason}
+        result.info["auto_reason"] = choice.reason
+    elif auto and "recommendation" in result.info:
+        rec = result.info["recommendation"]
+        result.info["auto_reason"] = (f"auto chose {result.strategy}/{result.metric.value} by today's rule: "
+                                      f"{rec['reason']}")
+    timed = result.metric is LoadBalanceMetric.ESTIMATED_TIME or (auto and choice is None)
+    if learned is not None and learned.costs is not None and timed:
+        result = refine(result, names, learned.costs)
+    return result
 
 
 async def download_channel(
@@ -280,9 +306,11 @@ class _Download:
                 on_start(RoundView(self.job, self.scan, None, None, self.stats, self.pending.done))
             return
         settings = self.job.settings
+        self.predictions = RoundPredictions(settings, list(self.alive), self.learned,
+                                            ", ".join(p.label for p in self.job.parts))
         self.plan = await plan_scan(self.scan, list(self.alive), settings, self.learned,
                                     MessageCollection.of_groups(self.pending.groups), overhead=self.overhead,
-                                    distributor=self.distributor)
+                                    distributor=self.distributor, learned=self.predictions.planning())
         if on_plan is not None:
             on_plan(self.plan, self.scan)
         if self.observer is not None:
@@ -305,9 +333,8 @@ class _Download:
 
     async def _run_engine(self, scheduler: Scheduler, monitor: Monitor | None) -> None:
         """The download stage; the learned predictions time its files and keep its estimated finish."""
-        assert self.engine is not None
-        self.predictions = RoundPredictions(self.job.settings, list(self.alive), self.learned,
-                                            ", ".join(p.label for p in self.job.parts))
+        assert self.engine is not None and self.predictions is not None
+        self.predictions.begin()
         self.engine.downloader.timing = self.predictions
         total = sum(c.queued_bytes for c in scheduler.clients.values())
         follow = asyncio.create_task(self.predictions.follow(scheduler, self.stats, total))

@@ -24,8 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from tgfetch.config import Settings
+from tgfetch.distribution.matrix import FileCosts
 from tgfetch.download.fetch import FetchResult
 from tgfetch.download.work import FileTask
+from tgfetch.learning.bandit import Arm, Choice, choose
 from tgfetch.learning.eta import Eta, EtaTracker, legacy_eta
 from tgfetch.learning.history import History, RunOutcome, load_predictor
 from tgfetch.learning.live import remaining_of
@@ -33,7 +35,7 @@ from tgfetch.learning.predictor import Predictor
 from tgfetch.learning.samples import HOME_DC, InFlight, Sample, hour_of_day
 from tgfetch.telegram.account import Account
 
-__all__ = ["CHECKPOINTS", "EtaPoint", "RoundPredictions"]
+__all__ = ["AUTO_CANDIDATES", "CHECKPOINTS", "EtaPoint", "PlanLearning", "RoundPredictions", "plan_learning"]
 
 log = logging.getLogger("tgfetch")
 
@@ -62,6 +64,52 @@ class EtaPoint:
         return out
 
 
+#: What `auto` chooses among once the history has runs of the job and account set (albums kept whole).
+AUTO_CANDIDATES = (Arm("media_group_aware", "estimated_time"), Arm("media_group_aware", "estimated_size"),
+                   Arm("media_group_aware", "file_count"), Arm("load_balanced", "estimated_time"),
+                   Arm("load_balanced", "estimated_size"))
+
+
+@dataclass(frozen=True)
+class PlanLearning:
+    """What the plan takes from the history: per-account file costs, `auto`'s choice (None: today's)."""
+
+    costs: FileCosts | None = None
+    choice: Choice | None = None
+
+
+def _file_costs(predictor: Predictor, accounts: Sequence[str]) -> FileCosts | None:
+    """The predictor's per-file costs, when it learned files of every account (else None)."""
+    if not accounts or any(predictor.source(a) == "prior" for a in accounts):
+        return None
+    hour = hour_of_day()
+
+    def costs(account: str, sizes: Any, dcs: Any) -> Any:
+        return predictor.cost_array(account, sizes, dcs, predictor.concurrency(account), hour)
+    return costs
+
+
+def _learning_of(history: History, predictor: Predictor, job: str, accounts: Sequence[str]) -> PlanLearning:
+    if not history.enabled:
+        return PlanLearning()
+    runs = history.runs(job, accounts)
+    choice = None
+    if runs:
+        observed = [(Arm(r.strategy, r.metric), r.reward) for r in runs]
+        choice = choose(AUTO_CANDIDATES, observed, key=f"{job}|{','.join(sorted(accounts))}")
+    return PlanLearning(_file_costs(predictor, accounts), choice)
+
+
+def plan_learning(settings: Settings, accounts: Sequence[str], job: str,
+                  speeds: Mapping[str, float] | None = None, history_path: Path | None = None) -> PlanLearning:
+    """What a plan alone (`tgfetch plan`) takes from the per-machine history; nothing is written."""
+    history = _open_history(settings, history_path)
+    try:
+        return _learning_of(history, load_predictor(history, accounts, speeds), job, accounts)
+    finally:
+        history.close()
+
+
 def _open_history(settings: Settings, path: Path | None) -> History:
     """The per-machine history (a disabled one with LEARNING=off, or when it cannot be opened)."""
     try:
@@ -87,6 +135,15 @@ class RoundPredictions:
         self.tracker = EtaTracker(time.monotonic())
         self.current: Eta | None = None
         self.points: list[EtaPoint] = []
+
+    def planning(self) -> PlanLearning:
+        """What this round's plan takes from the history (see `PlanLearning`)."""
+        return _learning_of(self.history, self.predictor, self.job, self.accounts)
+
+    def begin(self) -> None:
+        """The download starts now (after the plan): the estimated finish is timed from here."""
+        self.started = time.time()
+        self.tracker = EtaTracker(time.monotonic())
 
     # -- the downloader's timing of each file ------------------------------------------------------
 

@@ -74,10 +74,22 @@ def print_plan(console: Console, plan: TaskDistributionResult, scan: ScanResult)
                       f"for ids {part.first_id}–{part.last_id} "
                       f"(+{part.edge_calls} at the edges); messages {c.total_messages}, "
                       f"files {c.total_files}, {human_bytes(c.total_size)}")
+    _print_learned(console, plan)
     for w in plan.metrics.warnings:
         console.print(f"[yellow]warning:[/yellow] {w}")
     for e in plan.metrics.validation_errors[:10]:
         console.print(f"[red]validation:[/red] {e}")
+
+
+def _print_learned(console: Console, plan: TaskDistributionResult) -> None:
+    """Why `auto` chose, and whether the learned per-file costs planned."""
+    if reason := plan.info.get("auto_reason"):
+        console.print(f"why: {reason}")
+    predicted = plan.info.get("predicted")
+    if predicted:
+        how = "re-planned" if predicted["replanned"] else "kept the speed plan"
+        console.print(f"learned per-account file costs ({how}): predicted makespan {predicted['makespan_s']:.1f} s, "
+                      f"the speed plan's {predicted['speed_plan_makespan_s']:.1f} s")
 
 
 def _progress_table(sched: Scheduler, stats: Mapping[str, ClientStats], t0: float) -> Table:

@@ -27,7 +27,8 @@ async def test_a_job_learns_its_files_and_reports_its_estimates(tmp_path: Path) 
     assert [p["done"] for p in pred["eta"]] == [0.1, 0.25, 0.5, 0.75]
     for p in pred["eta"]:  # each estimate is scored against the time the round really had left
         assert p["low_s"] <= p["eta_s"] <= p["high_s"] and p["actual_s"] > 0
-        assert abs(p["error"] - abs(p["eta_s"] - p["actual_s"]) / p["actual_s"]) < 1e-3
+        rounding = 1e-4 + 1e-3 * (1 + p["error"]) / p["actual_s"]  # the fields are rounded to 3 decimals
+        assert abs(p["error"] - abs(p["eta_s"] - p["actual_s"]) / p["actual_s"]) < rounding
     assert views[0].engine.scheduler.forecast is not None  # what the live view and the dashboard show
     path = default_history_path()
     assert str(path).startswith(os.environ["XDG_DATA_HOME"])
