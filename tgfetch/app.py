@@ -329,38 +329,31 @@ async def run_demo(dest: Path, messages: int) -> int:
 
 async def run_watch(opts: CommandOptions, rounds: int | None) -> int:
     """Run `watch`: follow the chats, a new-only round at every poll or update, until Ctrl-C."""
-    from tgfetch.telegram.simulator.feed import feed
     from tgfetch.watch import watch_job
 
     clients, targets, sim = job_setup(opts)
     if any(t.is_links for t in targets):
         raise UsageError("watch follows chats: give CHANNEL (or --channel), not message links")
     console = _console()
-    count = {"n": 0}
-    web: Any = None  # the live dashboard's source (--web)
+    seen: dict[str, Any] = {"rounds": 0, "web": None}  # the live dashboard's source (--web), once it serves
 
     def on_round(report: JobReport, held: set[tuple[int, int]]) -> None:
-        count["n"] += 1
-        if web is not None:
-            web.round_done(report)
-        if (line := _round_line(count["n"], report, held)) is not None:
+        seen["rounds"] += 1
+        if seen["web"] is not None:
+            seen["web"].round_done(report)
+        if (line := _round_line(seen["rounds"], report, held)) is not None:
             console.print(line)
 
     console.print(f"watching {', '.join(t.chat.text for t in targets)}: a poll every "
                   f"{opts.settings.watch_interval:g}s (sooner on updates); Ctrl-C stops, the state resumes")
-    live = opts.simulate.live if opts.simulate is not None else 0
-    posts = asyncio.ensure_future(feed(sim, live)) if sim is not None and live else None
-    try:
-        async with _dashboard(opts.settings, ", ".join(t.chat.text for t in targets), console) as web, \
-                _connected(clients):
-            run = RunOptions(on_start=web.round_started if web else None)
-            await _interruptible(watch_job(clients, targets, opts.settings.download_dir, opts.settings,
-                                           run, on_round=on_round, rounds=rounds))
-            if web is not None:
-                web.finished("done")
-    finally:
-        if posts is not None:
-            posts.cancel()
+    async with _sim_feed(opts, sim), _dashboard(opts.settings, ", ".join(t.chat.text for t in targets), console) \
+            as web, _connected(clients):
+        seen["web"] = web
+        run = RunOptions(on_start=web.round_started if web else None)
+        await _interruptible(watch_job(clients, targets, opts.settings.download_dir, opts.settings,
+                                       run, on_round=on_round, rounds=rounds))
+        if web is not None:
+            web.finished("done")
     return EXIT_OK
 
 
@@ -607,7 +600,8 @@ def _redis_secrets(redis: Any) -> list[str]:
 
 @contextlib.asynccontextmanager
 async def _sim_feed(opts: CommandOptions, sim: Any) -> AsyncIterator[None]:
-    """--sim-live N in a cluster process: its simulated channel receives the same N posts over time."""
+    """--sim-live N: the simulated channel receives N posts over time while the block runs (the same
+    posts in every process built from the same flags)."""
     from tgfetch.telegram.simulator.feed import feed
 
     live = opts.simulate.live if opts.simulate is not None else 0
