@@ -98,10 +98,8 @@ def legacy_eta(remaining: Sequence[Remaining]) -> float:
 
 
 def estimate(remaining: Sequence[Remaining], predictor: Predictor, *, hour: float,
-             hours_per_second: float = 1 / 3600, scale: Mapping[str, float] | None = None) -> Eta:
-    """The pooled estimate (module docstring) at local (or simulated) `hour`; `scale` multiplies an
-    account's predicted costs (`EtaTracker`: how much slower it is fetching now than predicted)."""
-    scale = scale or {}
+             hours_per_second: float = 1 / 3600) -> Eta:
+    """The pooled estimate (module docstring) at local (or simulated) `hour`."""
     live = [r for r in remaining if r.alive]
     groups = [g for r in remaining for g in (*r.groups, *r.inflight) if g]
     if not live or not groups:
@@ -112,9 +110,9 @@ def estimate(remaining: Sequence[Remaining], predictor: Predictor, *, hour: floa
     alone: dict[str, float] = {}
     for _ in range(HOUR_PASSES):
         at = (hour + hours_per_second * t / 2) % 24
-        alone = {r.account: _alone(predictor, r, size, dc, at) * scale.get(r.account, 1.0) for r in live}
+        alone = {r.account: _alone(predictor, r, size, dc, at) for r in live}
         t = _pooled(live, alone, 1.0)
-    floor = _floor(remaining, predictor, at, scale)
+    floor = _floor(remaining, predictor, at)
     bands = {r.account: predictor.band(r.account, BAND_BLOCK) for r in live}
     lo = _pooled(live, {a: v * math.exp(bands[a][0]) for a, v in alone.items()}, 1.0)
     hi = _pooled(live, {a: v * math.exp(bands[a][1]) for a, v in alone.items()}, 1.0)
@@ -150,20 +148,19 @@ def _pooled(live: Sequence[Remaining], alone: Mapping[str, float], work: float) 
     return t + (work - done) / rate
 
 
-def _floor(remaining: Sequence[Remaining], predictor: Predictor, hour: float, scale: Mapping[str, float]) -> float:
+def _floor(remaining: Sequence[Remaining], predictor: Predictor, hour: float) -> float:
     """The least the job can take: an account's groups in flight stay with it; the largest group left
     is fetched alone by the account quickest at it."""
     floor = 0.0
     live = [r for r in remaining if r.alive]
     for r in live:
         c = predictor.concurrency(r.account)
-        k = scale.get(r.account, 1.0)
-        floor = max(floor, r.wait + k * sum(_group_cost(predictor, r, g, c, hour) for g in r.inflight))
+        floor = max(floor, r.wait + sum(_group_cost(predictor, r, g, c, hour) for g in r.inflight))
     unstarted = [g for r in live for g in r.groups] + [g for r in remaining if not r.alive
                                                      for g in (*r.groups, *r.inflight)]
     if unstarted:
         big = max(unstarted, key=lambda g: sum(b for b, _ in g))
-        floor = max(floor, min(r.wait + scale.get(r.account, 1.0) * _group_cost(predictor, r, big, 1.0, hour)
+        floor = max(floor, min(r.wait + _group_cost(predictor, r, big, 1.0, hour)
                                for r in live))
     return floor
 
