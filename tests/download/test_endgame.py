@@ -104,6 +104,24 @@ def test_a_flood_waiting_owner_has_its_group_taken_over() -> None:
     assert p is not None and p.kind is PickKind.MIGRATE and p.victim == "a"
 
 
+def test_a_group_taken_over_is_not_taken_back_before_its_old_slot_stopped() -> None:
+    """The old owner's slot is still stopping (its requests in flight, its `.part` writes) when the
+    take-over happens; until it has left, the old owner neither takes the group back nor backs it
+    up, and its slot leaving touches nothing of the new owner's."""
+    w = work(4 * MB)
+    s = Scheduler({"a": [w], "b": []}, {"a": 1e6, "b": 10e6})
+    started(s, "a", w)
+    p = s.next("b")
+    assert p is not None and p.kind is PickKind.MIGRATE and p.victim == "a"
+    s.update_estimates("b", speed=0.1e6, measured_s=5.0, waiting=30.0, overhead=None)  # b now stuck
+    s.update_estimates("a", speed=10e6, measured_s=5.0, waiting=0.0, overhead=None)
+    assert s.next("a") is None  # a's stopped slot has not left the group yet
+    s.group_left("a", w)
+    assert w.owner == "b" and w.copies == {"b"} and s.clients["b"].inflight == [w] and not s.released
+    p = s.next("a")
+    assert p is not None and p.kind is PickKind.MIGRATE and p.victim == "b"  # now it may
+
+
 # ------------------------------------------------------------ groups started before the speeds were known
 
 
@@ -179,8 +197,10 @@ async def test_short_job_the_fast_accounts_race_for_the_slow_accounts_last_files
     assert backups == sum(r.kind is PickKind.BACKUP for r in races)
     moved = [r for r in races if r.kind is PickKind.MIGRATE]
     assert sum(c["stolen_in"] for c in report.clients.values()) >= len(moved)
-    # The slow account's groups that were taken over or won by a backup are on disk from the taker.
-    assert {f.client for f in report.files} >= {"client2", "client3"}
+    # The takers' copies are the ones on disk (which fast account took what depends on the machine's
+    # load: the fastest one may take the middle one's groups too).
+    takers = {r.taker for r in races if r.victim == "client1"}
+    assert {f.client for f in report.files} & takers
 
 
 async def test_short_job_without_races_still_downloads_everything(tmp_path: Path,

@@ -56,11 +56,12 @@ def movable(owner: ClientState, w: GroupWork) -> bool:
 
 
 def candidates(me: ClientState, alive: Iterable[ClientState]) -> Iterator[tuple[ClientState, GroupWork]]:
-    """Groups other live clients work on alone, unfinished and unclaimed."""
+    """Groups other live clients work on alone, unfinished and unclaimed (and not just taken
+    from `me`: its slot is still stopping, and it was taken because `me` is slower)."""
     for c in alive:
         if c is not me:
             for w in c.inflight:
-                if len(w.copies) == 1 and w.remaining and w.winner is None:
+                if len(w.copies) == 1 and w.remaining and w.winner is None and w not in me.leaving:
                     yield c, w
 
 

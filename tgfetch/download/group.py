@@ -82,8 +82,8 @@ class Downloader:
         for task in work.remaining:
             if work.lost_by(acc.name) or work.owner != acc.name:
                 return
-            if not work.settled(task.info.key):
-                await self._file(acc, pick, task)
+            if not work.settled(task.info.key) and not await self._file(acc, pick, task):
+                return  # stopped by a race: the group went elsewhere (perhaps to another slot of `acc`)
         if not work.remaining and work.winner is None and work.owner == acc.name:
             races.win(self.holders, work, acc.name)
 
@@ -105,25 +105,33 @@ class Downloader:
             raise FileFailed(f"messages {[key_id(k) for k in failed]} failed: {self.failures[failed[0]]}")
         return [self.records[f.info.key] for f in work.files if f.info.key in self.records]
 
-    async def _file(self, acc: Account, pick: Pick, task: FileTask) -> None:
+    async def _file(self, acc: Account, pick: Pick, task: FileTask) -> bool:
+        """One file of the picked group; False when a race stopped it (its `.part` stays) or the
+        group moved while it waited for the document's first copy."""
         work = pick.work
-        if await self._linked_duplicate(acc.name, pick, task) or self.fatal is not None:
-            return
+        first = await self._first_copy(task)
+        if work.lost_by(acc.name) or work.owner != acc.name:
+            return False  # taken over meanwhile: the new owner links or downloads it
+        if first is not None:
+            await self._link(acc.name, pick, task, first)
+        if first is not None or self.fatal is not None:
+            return True
         job = asyncio.create_task(self._download(acc, pick, task))
         self.holders.hold(work, acc.name, job)
         try:
             await job
         except asyncio.CancelledError:
             current = asyncio.current_task()
-            gone = work.lost_by(acc.name) or work.moved_from(acc.name)
-            if not gone or (current and current.cancelling()):
+            if not self.holders.stopped(job) or (current and current.cancelling()):
                 raise
+            return False  # the group goes on elsewhere: the document's later copies still wait for it
         except FileFailed as exc:
             self.failed(acc.name, work, task.info.key, str(exc))
         finally:
-            self.holders.drop(work, acc.name)
-            if not work.settled(task.info.key) and not self.holders.anyone(work):
+            self.holders.drop(work, job)
+            if not self.holders.stopped(job) and not work.settled(task.info.key) and not self.holders.anyone(work):
                 self.documents.given_up(task)
+        return True
 
     def failed(self, name: str, work: GroupWork, key: int, error: str) -> None:
         """Give one file up for this run (a rerun tries again); `key` is its job-wide message key."""
@@ -135,19 +143,22 @@ class Downloader:
             self.observer.file_failed(key, error)
         log.error("%s: message %d: %s", name, key_id(key), error)
 
-    async def _linked_duplicate(self, name: str, pick: Pick, task: FileTask) -> bool:
+    async def _first_copy(self, task: FileTask) -> FileRecord | None:
+        """The record of the document's first copy once it is on disk; None when `task` downloads
+        the file itself (it is the first copy, or the first copy was given up)."""
         first = self.documents.first_of(task)
         if first is None:
-            return False  # this message is the document's first copy (or a backup of it)
+            return None
         try:
-            rec = await asyncio.shield(first.record)
+            return await asyncio.shield(first.record)
         except asyncio.CancelledError:
             if first.record.cancelled():
-                return False  # the first copy failed: download this one
+                return None  # the first copy failed: download this one
             raise
+
+    async def _link(self, name: str, pick: Pick, task: FileTask, rec: FileRecord) -> None:
         await self.disk.run(self.disk.link, name, task, rec)
         self._committed(name, pick, task, rec.sha256, linked_from=rec.message_id)
-        return True
 
     async def _download(self, acc: Account, pick: Pick, task: FileTask) -> None:
         work = pick.work

@@ -27,6 +27,7 @@ class ClientState:
     name: str
     queue: deque[GroupWork] = field(default_factory=deque)  # unstarted, largest first
     inflight: list[GroupWork] = field(default_factory=list)
+    leaving: list[GroupWork] = field(default_factory=list)  # taken over from it; its slot has not stopped yet
     queued_bytes: int = 0
     queued_files: int = 0
     speed: float = DEFAULT_SPEED

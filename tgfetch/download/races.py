@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Callable
 from typing import Protocol
 
@@ -27,35 +28,53 @@ log = logging.getLogger("tgfetch.download")
 
 
 class Holders:
-    """The task of each account working on each group (at most one per account)."""
+    """The tasks working on each group right now, with their account.
+
+    An account runs several slots, so it may hold more than one task on a group for a moment
+    (a stopped one still finishing its cancellation beside a new one).  A task stopped by a
+    race decision (`stop`) is told apart from one cancelled because its slot is."""
 
     def __init__(self) -> None:
-        self._tasks: dict[GroupWork, dict[str, asyncio.Task[None]]] = {}
+        self._tasks: dict[GroupWork, dict[asyncio.Task[None], str]] = {}
+        self._stopped: weakref.WeakSet[asyncio.Task[None]] = weakref.WeakSet()
 
     def hold(self, work: GroupWork, name: str, task: asyncio.Task[None]) -> None:
         """`name` works on `work` through `task`."""
-        self._tasks.setdefault(work, {})[name] = task
+        self._tasks.setdefault(work, {})[task] = name
 
-    def drop(self, work: GroupWork, name: str) -> None:
-        """`name` stopped working on `work`."""
+    def drop(self, work: GroupWork, task: asyncio.Task[None]) -> None:
+        """`task` stopped working on `work`."""
         held = self._tasks.get(work, {})
-        held.pop(name, None)
+        held.pop(task, None)
         if not held:
             self._tasks.pop(work, None)
 
-    def get(self, work: GroupWork, name: str) -> asyncio.Task[None] | None:
-        """`name`'s task on `work`, if any."""
-        return self._tasks.get(work, {}).get(name)
+    def of(self, work: GroupWork, name: str) -> list[asyncio.Task[None]]:
+        """`name`'s tasks on `work`."""
+        return [t for t, n in self._tasks.get(work, {}).items() if n == name]
 
     def anyone(self, work: GroupWork) -> bool:
         """True when some account works on `work`."""
         return bool(self._tasks.get(work))
 
+    def stop(self, task: asyncio.Task[None]) -> None:
+        """Cancel `task` for a race decision (a take-over, a lost race)."""
+        self._stopped.add(task)
+        task.cancel()
+
+    def stopped(self, task: asyncio.Task[None]) -> bool:
+        """True when `task` was cancelled by `stop` (not by its own slot's cancellation)."""
+        return task in self._stopped
+
+    def stopping(self, work: GroupWork) -> list[asyncio.Task[None]]:
+        """Tasks on `work` stopped but still finishing (their writes to `.part` files)."""
+        return [t for t in self._tasks.get(work, {}) if t in self._stopped and not t.done()]
+
     def cancel_others(self, work: GroupWork, name: str) -> None:
         """Stop every account's task on `work` but `name`'s."""
-        for other, task in list(self._tasks.get(work, {}).items()):
+        for task, other in list(self._tasks.get(work, {}).items()):
             if other != name:
-                task.cancel()
+                self.stop(task)
 
 
 class RaceHost(Protocol):
@@ -77,10 +96,10 @@ class RaceHost(Protocol):
 
 async def take_over(host: RaceHost, work: GroupWork, old: str) -> None:
     """Stop the old owner's file (its .part stays) and continue from where it got."""
-    job = host.holders.get(work, old)
-    if job is not None:
-        job.cancel()
-        await asyncio.wait([job])
+    for job in host.holders.of(work, old):
+        host.holders.stop(job)
+    if stopping := host.holders.stopping(work):
+        await asyncio.wait(stopping)
     for f in work.remaining:
         size = await host.disk.run(file_size, part_path(host.disk.final(f)))
         if size:
@@ -103,12 +122,12 @@ async def backup(host: RaceHost, acc: Account, pick: Pick) -> None:
         await job
     except asyncio.CancelledError:
         current = asyncio.current_task()
-        if not work.lost_by(acc.name) or (current and current.cancelling()):
+        if not host.holders.stopped(job) or (current and current.cancelling()):
             raise
     except FileFailed as exc:
         log.info("%s: backup copy abandoned (%s)", acc.name, exc)
     finally:
-        host.holders.drop(work, acc.name)
+        host.holders.drop(work, job)
 
 
 async def _backup_copy(host: RaceHost, acc: Account, pick: Pick) -> None:

@@ -204,6 +204,7 @@ class Scheduler:
     def _take_over(self, me: ClientState, w: GroupWork, owner: ClientState) -> Pick:
         """`me` continues `owner`'s group from its `.part` files (the album stays with one account)."""
         owner.inflight.remove(w)
+        owner.leaving.append(w)
         w.copies.discard(owner.name)
         me.stolen_in += 1
         me.takeovers += 1
@@ -268,12 +269,15 @@ class Scheduler:
     def group_left(self, name: str, w: GroupWork) -> None:
         """`name` stops working on `w` (finished, lost a race, or handed it back)."""
         me = self.clients[name]
-        if w in me.inflight:
-            me.inflight.remove(w)
-        w.copies.discard(name)
-        if w.remaining and not w.copies and w not in self.released:
-            w.winner = None  # whoever takes it over downloads the rest
-            self.released.append(w)
+        if w in me.leaving:  # the slot a take-over stopped: the group is another's now
+            me.leaving.remove(w)
+        else:
+            if w in me.inflight:
+                me.inflight.remove(w)
+            w.copies.discard(name)
+            if w.remaining and not w.copies and w not in self.released:
+                w.winner = None  # whoever takes it over downloads the rest
+                self.released.append(w)
         self.notify()
 
     def release(self, name: str, reason: str, *, dead: bool) -> int:
