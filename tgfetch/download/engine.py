@@ -76,17 +76,18 @@ class DownloadEngine:
         """Without MAX_CONCURRENT_DOWNLOADS_PER_CLIENT each account runs as many files as its server's
         small-file queue allows, big files (LARGE_FILE and up) in turns of its large-file queue per DC."""
         if self.fixed is not None:
+            for name in self.accounts:
+                self.scheduler.clients[name].slots = self.fixed
             return
         limits = await asyncio.gather(*(acc.download_limits() for acc in self.accounts.values()))
         for (name, acc), lim in zip(self.accounts.items(), limits, strict=True):
             acc.use_queues(lim)
-            self.slots[name] = lim.small
+            self.slots[name] = self.scheduler.clients[name].slots = lim.small
         self.concurrency = self.prefetcher.concurrency = max(self.slots.values(), default=1)
 
     async def _run(self) -> None:
         await self._queues()
-        slots = [asyncio.create_task(self._slot(n, smallest=i == 0 and self.slots[n] > 1))
-                 for n in self.accounts for i in range(self.slots[n])]
+        slots = [asyncio.create_task(self._slot(n)) for n in self.accounts for _ in range(self.slots[n])]
         ticker = asyncio.create_task(self._tick())
         try:
             await asyncio.gather(*slots)
@@ -110,7 +111,7 @@ class DownloadEngine:
         self._changed.clear()
         await wait_event(self._changed, timeout)
 
-    async def _slot(self, name: str, *, smallest: bool = False) -> None:
+    async def _slot(self, name: str) -> None:
         acc, st, sched = self.accounts[name], self.stats[name], self.scheduler
         me = sched.clients[name]
         while not sched.finished and self.downloader.fatal is None and me.dead is None:
@@ -118,7 +119,7 @@ class DownloadEngine:
                 await self._paused(name)
                 continue
             self._refresh_speeds()
-            pick = sched.next(name, functools.partial(self._holds, name), smallest=smallest)
+            pick = sched.next(name, functools.partial(self._holds, name))
             if pick is None:
                 st.state = "idle" if st.active == 0 else st.state
                 await self._wait_change(IDLE_WAIT)
@@ -182,4 +183,4 @@ class DownloadEngine:
             # Given-up parts still coming hold the account's connection up as a flood wait does.
             self.scheduler.update_estimates(name, speed=speed, measured_s=acc.steady_busy,
                                             waiting=acc.flood_wait_left + acc.abandoned_bytes / max(speed, 1.0),
-                                            overhead=overhead)
+                                            overhead=overhead, latency=self.stats[name].small_file_s)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
@@ -17,7 +18,7 @@ from tgfetch.download.documents import Documents
 from tgfetch.download.fetch import FetchResult, FileFailed, fetch_file
 from tgfetch.download.files import PartFile
 from tgfetch.download.layout import backup_part
-from tgfetch.download.stats import ClientStats, FileRecord
+from tgfetch.download.stats import SMALL_FILE, ClientStats, FileRecord
 from tgfetch.download.work import FileTask, GroupWork, Pick, PickKind
 from tgfetch.errors import StorageError
 from tgfetch.model import key_chat, key_id
@@ -195,10 +196,13 @@ class Downloader:
         timing = self.timing
         ticket = timing.file_started(acc) if timing is not None else None
         result: FetchResult | None = None
+        t0 = time.monotonic()
         try:
             result = await fetch_file(acc, task, part, self.stats[acc.name], max_retries=self.max_retries,
                                       on_bytes=self.disk.store_of(task.info.chat).add_fetched_bytes,
                                       executor=self.disk.executor, on_chunk=on_chunk)
+            if task.info.file_size <= SMALL_FILE:
+                self.stats[acc.name].small_file_took(time.monotonic() - t0)
             return result
         finally:
             if timing is not None:

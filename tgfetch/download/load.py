@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import math
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -28,6 +29,9 @@ class ClientState:
     queue: deque[GroupWork] = field(default_factory=deque)  # unstarted, largest first
     inflight: list[GroupWork] = field(default_factory=list)
     leaving: list[GroupWork] = field(default_factory=list)  # taken over from it; its slot has not stopped yet
+    small_end: set[GroupWork] = field(default_factory=set)  # in flight, taken from its queue's small end
+    slots: int = 1  # files it runs at once (the engine's slots)
+    latency: float = 0.0  # seconds a small file holds one of its slots (0: not measured yet)
     queued_bytes: int = 0
     queued_files: int = 0
     speed: float = DEFAULT_SPEED
@@ -42,6 +46,21 @@ class ClientState:
     handoffs: int = 0
     measured_s: float = 0.0  # seconds of transfer behind `speed` (the engine keeps it current)
     learned: bool = False  # `speed` came from an earlier run (before this one measured it)
+
+    def small_end_turn(self) -> bool:
+        """Whether its next slot takes the queue's small end.  A small file holds a slot for its
+        per-file work (`latency`: round trip, local handling), not for bandwidth; left for the end,
+        the tiny files would run there with the bandwidth idle.  So enough slots work from the small
+        end to spread that per-file work over the bandwidth-bound rest of the queue: its files times
+        `latency` over its bytes' time.  At least one (before `latency` is measured), and at least
+        two slots stay on the big files that keep the bandwidth busy."""
+        if self.slots < 2 or not self.queue:
+            return False
+        want = 1
+        if self.latency > 0:
+            rest = self.queued_bytes / max(self.speed, 1.0)
+            want = math.ceil(self.queued_files * self.latency / max(rest, 1e-3))
+        return len(self.small_end) < max(1, min(want, self.slots - 2))
 
     def time_for(self, nbytes: int, nfiles: int) -> float:
         """Estimated seconds for this client to fetch nbytes in nfiles."""

@@ -87,28 +87,31 @@ class Scheduler:
             listener()
 
     def update_estimates(self, name: str, *, speed: float, measured_s: float, waiting: float,
-                         overhead: float | None) -> None:
-        """The engine's current measurements of one client (overhead None: keep the old one)."""
+                         overhead: float | None, latency: float = 0.0) -> None:
+        """The engine's current measurements of one client (overhead None, latency 0: keep the old one)."""
         c = self.clients[name]
         c.speed, c.measured_s, c.waiting = speed, measured_s, waiting
         if overhead is not None:
             c.overhead = overhead
+        c.latency = latency or c.latency
 
     def next(self, name: str, known: Callable[[GroupWork], bool] | None = None, *,
-             smallest: bool = False) -> Pick | None:
+             smallest: bool | None = None) -> Pick | None:
         """The next group for one of `name`'s slots, or None for now.
 
         `known(group)` tells whether `name` can start the group without re-fetching
         its messages; steals prefer such groups.  `smallest` takes the client's own
-        queue from its small end: one slot doing so spreads the per-file cost of many
-        tiny files over the run, where big transfers keep the bandwidth busy, instead
-        of leaving them all for the end, where nothing would.
+        queue from its small end (None: as `ClientState.small_end_turn` says).
         """
         me = self.clients[name]
         if me.dead is not None or me.paused:
             return None
         if me.queue:
-            return self._start(me, me.take(self._own_index(me, known, smallest)), PickKind.OWN)
+            small = me.small_end_turn() if smallest is None else smallest
+            own = self._start(me, me.take(self._own_index(me, known, small)), PickKind.OWN)
+            if small:
+                me.small_end.add(own.work)
+            return own
         if self.released:
             self.released.sort(key=lambda w: -w.bytes_left)
             return self._start(me, self.released.pop(0), PickKind.RELEASED)
@@ -204,6 +207,7 @@ class Scheduler:
     def _take_over(self, me: ClientState, w: GroupWork, owner: ClientState) -> Pick:
         """`me` continues `owner`'s group from its `.part` files (the album stays with one account)."""
         owner.inflight.remove(w)
+        owner.small_end.discard(w)
         owner.leaving.append(w)
         w.copies.discard(owner.name)
         me.stolen_in += 1
@@ -274,6 +278,7 @@ class Scheduler:
         else:
             if w in me.inflight:
                 me.inflight.remove(w)
+            me.small_end.discard(w)
             w.copies.discard(name)
             if w.remaining and not w.copies and w not in self.released:
                 w.winner = None  # whoever takes it over downloads the rest

@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-__all__ = ["ClientStats", "FileRecord"]
+__all__ = ["SMALL_FILE", "ClientStats", "FileRecord"]
+
+SMALL_FILE = 64 * 1024  # bytes: a file this small costs a slot its per-file work (round trip, local), not bandwidth
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class ClientStats:
     busy_seconds: float = 0.0
     active: int = 0
     active_since: float = 0.0
+    small_file_s: float = 0.0  # seconds a small file holds a slot (moving average; 0: none yet)
 
     @property
     def seconds(self) -> float:
@@ -56,6 +59,10 @@ class ClientStats:
         if self.active == 0:
             self.active_since = time.monotonic()
         self.active += 1
+
+    def small_file_took(self, seconds: float) -> None:
+        """A small file (`SMALL_FILE` bytes or less: its time is per-file work, not bandwidth) took this long."""
+        self.small_file_s = seconds if not self.small_file_s else 0.9 * self.small_file_s + 0.1 * seconds
 
     def slot_stopped(self) -> None:
         """A download slot became idle."""
