@@ -32,11 +32,13 @@ from tgfetch.telegram.convert import FileLocation, to_location
 from tgfetch.telegram.peers import ChannelSpec, find_channel, parse_channel
 from tgfetch.telegram.rpc import AccountDead, FloodWait, RpcProblem, SpeedLimit, Transient, classify
 from tgfetch.telegram.transfer import LARGE_FILE, FileParts, QueueLimits, queue_limits
+from tgfetch.telegram.window import window_limit
 
 __all__ = ["Account", "ChannelRef"]
 
 log = logging.getLogger("tgfetch.telegram")
 T = TypeVar("T")
+WINDOW_WARMUP = 1.0  # seconds of measured transfer before the account's parts in flight are limited
 
 
 @dataclass(frozen=True)
@@ -323,6 +325,13 @@ class Account:
         rate = self.throughput
         left = self._abandoned - rate * (time.monotonic() - self._abandoned_at) if rate > 0 else self._abandoned
         return max(0.0, left)
+
+    def window_limit(self) -> float | None:
+        """Bytes of getFile answers worth having in flight (`window.Window`); None until the speed
+        has been measured for `WINDOW_WARMUP` s."""
+        if self.steady_busy < WINDOW_WARMUP or self.min_rtt == float("inf"):
+            return None
+        return window_limit(self.speed_estimate(0.0), self.min_rtt)
 
     def use_queues(self, limits: QueueLimits) -> None:
         """From now on a file of LARGE_FILE bytes or more waits for a turn in its DC's large queue."""

@@ -40,6 +40,7 @@ from telethon import errors as tl_errors
 from telethon.tl import functions, types
 
 from tgfetch.telegram.convert import FileLocation
+from tgfetch.telegram.window import Window
 
 __all__ = ["MAX_PARTS", "PART", "FileParts", "QueueLimits", "part_at", "part_count", "parts_in_flight",
            "queue_limits"]
@@ -117,6 +118,8 @@ class Host(Protocol):
 
     def abandon(self, nbytes: int) -> None: ...
 
+    def window_limit(self) -> float | None: ...
+
 
 class FileParts:
     """One account's file downloads: parts in order, several in flight, one sender per DC."""
@@ -126,6 +129,7 @@ class FileParts:
         self.borrowed = 0  # exported senders borrowed (one per DC while the client stays connected)
         self._senders: dict[int, Any] = {}
         self._lock = asyncio.Lock()
+        self.window = Window(host.window_limit)
 
     async def iter_file(self, loc: FileLocation, offset: int, width: int | None = None) -> AsyncGenerator[bytes, None]:
         """Yield the file's bytes from `offset` in order, `width` parts in flight (default: by size)."""
@@ -159,6 +163,8 @@ class FileParts:
     async def part(self, loc: FileLocation, offset: int, limit: int, precise: bool) -> bytes:
         """One getFile through the account's counted call; its waits count as transfer time."""
         host = self.host
+        asked = min(limit, loc.size - offset)
+        await self.window.acquire(asked)
         host._net_enter()
         got = 0
         try:
@@ -167,6 +173,7 @@ class FileParts:
             return data
         finally:
             host._net_exit(got)
+            self.window.release(asked)
 
     async def _send(self, loc: FileLocation, offset: int, limit: int, precise: bool) -> bytes:
         req = functions.upload.GetFileRequest(loc.location, offset, limit, precise=precise or None)
