@@ -199,3 +199,24 @@ def test_a_steal_needing_a_call_takes_a_batch_that_pays_for_it() -> None:
     # One group alone would not have paid for the call.
     s = Scheduler({"thief": [], "v": [work(50_000), work(50_000)]}, {"thief": 10 * MB, "v": 1 * MB}, backups=False)
     assert s.next("thief", lambda w: False) is None
+
+
+def test_a_later_rebalance_moves_a_group_only_for_a_real_gain() -> None:
+    """After the first rebalance the speeds drift and are noisy: a group moves only when the later of
+    the two finishes comes REBALANCE_MARGIN sooner, or it would go back and forth at every tick."""
+    from tgfetch.download.scheduler import REBALANCE_MARGIN
+
+    def later_rebalance(fast_speed: float) -> int:
+        big = [work(2 * MB) for _ in range(3)]
+        s = Scheduler({"slow": big, "fast": [work(2 * MB) for _ in range(2)]})
+        for name, speed in (("slow", 1 * MB), ("fast", fast_speed)):
+            s.update_estimates(name, speed=speed, measured_s=5.0, waiting=0.0, overhead=0.0)
+        s.rebalanced = True  # the first one is done
+        return s.rebalance(holds({"fast": {id(w) for w in big}}))
+
+    # slow: 6 s left; fast at 1.02 MB/s: 3.9 s, 5.9 s with a 2 MB group: 0.1 s sooner, not worth a move
+    assert 0 < 6 - 6 / 1.02 < REBALANCE_MARGIN
+    assert later_rebalance(1.02 * MB) == 0
+    # fast at 1.1 MB/s: 3.6 s + 1.8 s = 5.5 s against slow's 6 s: 0.5 s sooner, worth it
+    assert 6 - (4 / 1.1 + 2 / 1.1) > REBALANCE_MARGIN
+    assert later_rebalance(1.1 * MB) == 1

@@ -103,7 +103,8 @@ class DownloadEngine:
             await asyncio.sleep(TICK)
             self._refresh_speeds()
             sched = self.scheduler
-            if sched.stealing and sched.warm() and (not sched.rebalanced or next(ticks) % REBALANCE_TICKS == 0):
+            due = not sched.rebalanced or sched.rebalance_cut or next(ticks) % REBALANCE_TICKS == 0
+            if sched.stealing and sched.warm() and due:
                 if moved := sched.rebalance(self._holds):
                     log.info("measured speeds: %d queued groups moved to balance the accounts", moved)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,13 @@ STEAL_LOOKAHEAD = 256  # queued groups of each victim looked at for one needing 
 WARMUP_SECONDS = 1.0  # transfer time each client needs before its measured speed is trusted to rebalance
 ON_TRACK = 0.05  # a plan whose clients' estimated finishes are this close (share of the latest) is kept
 MAX_REBALANCE_MOVES = 100_000  # bound on the groups one rebalance moves (each move shortens the longest queue)
+# Seconds one rebalance may hold the event loop (every transfer of every account waits meanwhile); what
+# is left is moved at the next tick.  The first, which sets the run's shape, may take longer.
+REBALANCE_BUDGET = 0.02
+FIRST_REBALANCE_BUDGET = 0.25
+# Seconds a later rebalance's move must take off the later of the two finishes: the speeds drift and
+# are noisy, and a smaller gain soon reverses (a group moved back and forth at every tick).
+REBALANCE_MARGIN = 0.2
 
 
 class Scheduler:
@@ -57,6 +65,7 @@ class Scheduler:
         self.stealing = stealing
         self.backups = backups
         self.rebalanced = False
+        self.rebalance_cut = False  # the last rebalance ran out of time: the next tick goes on
         self._listeners: list[Callable[[], None]] = []
         # The round's estimated finish from the learned predictions (an `Eta`: seconds, low, high), kept
         # current by `tgfetch.predictions`; None: the views use the accounts' `est_remaining`.
@@ -161,11 +170,12 @@ class Scheduler:
         first = not self.rebalanced
         self.rebalanced = True
         moves = _Moves(self.active, known_by)
+        deadline = time.perf_counter() + (FIRST_REBALANCE_BUDGET if first else REBALANCE_BUDGET)
         if first and not moves.on_track():
             moves.to_holders()
-            self._balance(moves, fetch=True)
+            self._balance(moves, deadline, fetch=True)
             moves.consolidate()
-        self._balance(moves, fetch=False)
+        self.rebalance_cut = not self._balance(moves, deadline, fetch=False, margin=0.0 if first else REBALANCE_MARGIN)
         for name in moves.changed:
             c = self.clients[name]
             c.set_queue(list(c.queue))
@@ -175,18 +185,22 @@ class Scheduler:
             self.notify()
         return moves.count
 
-    def _balance(self, moves: _Moves, *, fetch: bool) -> None:
-        """The least loaded client takes what a steal would give it, until none would help."""
+    def _balance(self, moves: _Moves, deadline: float, *, fetch: bool, margin: float = 0.0) -> bool:
+        """The least loaded client takes what a steal would give it (gaining more than `margin`
+        seconds), until none would help (True) or the time is up (False: the next rebalance goes on)."""
         while moves.count < MAX_REBALANCE_MOVES:
+            if time.perf_counter() > deadline:
+                return False
             for me in sorted(moves.active, key=lambda c: c.est_remaining):
                 choice = self._steal_choice(me, functools.partial(moves.known_by, me.name), fetch=fetch,
-                                            prefer_held=not fetch)
+                                            prefer_held=not fetch, margin=margin)
                 if choice is not None:
                     victim, indexes = choice
                     moves.move(victim, me, victim.take(indexes[0]))
                     break
             else:
-                return
+                return True
+        return True
 
     def _race(self, me: ClientState, known: Callable[[GroupWork], bool] | None) -> Pick | None:
         """Take over (or back up) another client's group in flight that `me` would have done sooner
@@ -233,8 +247,8 @@ class Scheduler:
                 w.owner = me.name
         return self._start(me, first, PickKind.STEAL, victim.name)
 
-    def _steal_choice(self, me: ClientState, known: Callable[[GroupWork], bool] | None, *,
-                      fetch: bool = True, prefer_held: bool = True) -> tuple[ClientState, list[int]] | None:
+    def _steal_choice(self, me: ClientState, known: Callable[[GroupWork], bool] | None, *, fetch: bool = True,
+                      prefer_held: bool = True, margin: float = 0.0) -> tuple[ClientState, list[int]] | None:
         """Unstarted groups (queue indexes) of one victim that `me` can finish before the
         victim would finish its queue.
 
@@ -246,6 +260,8 @@ class Scheduler:
         ones that fit in the same call (`_batch`), if together they save the run enough
         to pay for the call.  Without `prefer_held` (the first rebalance, just after every
         group went back to the account holding its messages) that batch is taken at once.
+        With a `margin`, a group moves only when the later of the two finishes comes that many
+        seconds sooner (min of `me`'s gain and the victim's time for the group).
         """
         victims = sorted((c for c in self.alive if c is not me and c.queue), key=lambda c: -c.est_remaining)
         mine = me.est_remaining
@@ -256,8 +272,11 @@ class Scheduler:
                 break  # the others are even less loaded
             tried = False
             for i, w in enumerate(itertools.islice(victim.queue, STEAL_LOOKAHEAD)):
-                gain = horizon - mine - me.time_for(w.bytes_left, len(w.remaining))
-                if gain <= 0:
+                size, n = w.bytes_left, len(w.remaining)
+                if margin and victim.time_for(size, n) <= margin:
+                    break  # largest first: no later group of this victim gains the margin
+                gain = horizon - mine - me.time_for(size, n)
+                if gain <= margin:
                     continue
                 if prefer_held and holds(w, known):
                     return victim, [i]
