@@ -259,9 +259,8 @@ class Scheduler:
         group worth stealing of the most loaded victim it can help, with the victim's next
         ones that fit in the same call (`_batch`), if together they save the run enough
         to pay for the call.  Without `prefer_held` (the first rebalance, just after every
-        group went back to the account holding its messages) that batch is taken at once.
-        With a `margin`, a group moves only when the later of the two finishes comes that many
-        seconds sooner (min of `me`'s gain and the victim's time for the group).
+        group went back to the account holding its messages) that batch is taken at once.  With a
+        `margin`, only a move that has the later of the two finishes that many seconds sooner.
         """
         victims = sorted((c for c in self.alive if c is not me and c.queue), key=lambda c: -c.est_remaining)
         mine = me.est_remaining
