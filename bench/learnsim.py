@@ -17,7 +17,7 @@ from typing import Any
 
 from tgfetch.config import load_settings
 from tgfetch.job import JobReport, download_channel
-from tgfetch.learning.eta import Eta, EtaTracker, legacy_eta
+from tgfetch.learning.eta import Eta, EtaTracker, estimate, informed, legacy_eta
 from tgfetch.learning.live import remaining_of
 from tgfetch.learning.predictor import Predictor
 from tgfetch.learning.samples import Sample
@@ -40,6 +40,9 @@ class Snapshot:
     at: float  # time.monotonic()
     new: Eta
     old: float
+    raw: Eta | None = None  # `estimate` before the tracker's correction (to replay the tracker: bench/eta.py)
+    left: int = 0  # bytes left
+    known: bool = False  # `informed`
 
 
 @dataclass
@@ -69,9 +72,11 @@ class Probe:
         rem = remaining_of(scheduler, stats)
         clock = self.applied.clock
         assert self.tracker is not None
-        new = self.tracker.update(time.monotonic(), rem, self.predictor, hour=clock.hour(),
-                                  hours_per_second=clock.hours_per_second)
-        self.snapshots.append(Snapshot(time.monotonic(), new, legacy_eta(rem)))
+        now = time.monotonic()  # as `EtaTracker.update`, the raw estimate kept
+        raw = estimate(rem, self.predictor, hour=clock.hour(), hours_per_second=clock.hours_per_second)
+        left, known = sum(r.bytes for r in rem), informed(rem, self.predictor)
+        new = self.tracker.correct(now, raw, left, known)
+        self.snapshots.append(Snapshot(now, new, legacy_eta(rem), raw, left, known))
 
     @contextlib.asynccontextmanager
     async def __call__(self, scheduler: Any, stats: Mapping[str, Any]) -> AsyncIterator[None]:
@@ -96,15 +101,21 @@ class Probe:
     def errors(self, fractions: Sequence[float] = FRACTIONS) -> dict[float, tuple[float, float, bool]]:
         """At each fraction of the download stage: (new APE, today's APE, truth inside the new interval);
         APE = |estimated - true remaining| / true remaining."""
-        total = self.ended - self.started
-        out = {}
-        for f in fractions:
-            at = self.started + f * total
-            snap = min(self.snapshots, key=lambda s: abs(s.at - at))
-            true = self.ended - snap.at
-            out[f] = (abs(snap.new.seconds - true) / true, abs(snap.old - true) / true,
-                      snap.new.low <= true <= snap.new.high)
-        return out
+        return errors_of(self.snapshots, self.started, self.ended, fractions)
+
+
+def errors_of(snapshots: Sequence[Snapshot], started: float, ended: float,
+              fractions: Sequence[float] = FRACTIONS) -> dict[float, tuple[float, float, bool]]:
+    """`Probe.errors` of these snapshots of a job from `started` to `ended`."""
+    total = ended - started
+    out = {}
+    for f in fractions:
+        at = started + f * total
+        snap = min(snapshots, key=lambda s: abs(s.at - at))
+        true = ended - snap.at
+        out[f] = (abs(snap.new.seconds - true) / true, abs(snap.old - true) / true,
+                  snap.new.low <= true <= snap.new.high)
+    return out
 
 
 @dataclass(frozen=True)

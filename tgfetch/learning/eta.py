@@ -7,22 +7,26 @@ plus the FLOOD_WAIT it sits in; the job ends when the slowest of them does.
 The new one (`estimate`) counts on what the scheduler does: idle accounts steal, so the accounts
 finish together and the work is *pooled*.  Per live account i, ``T_i`` = the seconds it alone
 would take for every file left: the sum of the `Predictor`'s costs of the files (`ewma`: a
-file's seconds of the account's time).  Account i works from its wait ``w_i`` on, so the job ends
-at the T with::
+file's seconds of the account's time), at the account's concurrency now (its files in flight: at a
+job's start, the predictor's memory is the end of the last job, when few files were left).
+Account i works from its wait ``w_i`` on, so the job ends at the T with::
 
     sum_i max(0, T - w_i) / T_i = 1
 
-but never before an account's groups in flight are done (they cannot move), nor before the
-largest group left could be fetched alone by the account quickest at it.  The predictions are
-made at the simulated or local hour halfway to the estimated end (twice: the time-of-day term sees
-the hours the job will run in).  `EtaTracker` then corrects the level by the efficiency measured
-so far (see there).
-The interval puts each account's ``T_i`` at the 10 % and 90 % of its recent prediction errors over
-blocks of `BAND_BLOCK` files (errors of single files partly cancel in a sum; drift does not).
+but never before the *floor*: an account's groups in flight are done on it, or (the end game
+takes over or backs up a slow account's group) by the account quickest at them alone; the
+largest group left is fetched alone by the account quickest at it.  (Counting groups in flight as
+stuck on their account put a throttled account's group 2-5x over the true end in bench/eta.py.)
+The predictions are made at the simulated or local hour halfway to the estimated end (twice: the
+time-of-day term sees the hours the job will run in).  `EtaTracker` then corrects the level by the
+efficiency measured so far, and gives the interval (see there).
+`estimate`'s own interval puts each account's ``T_i`` at the 10 % and 90 % of its recent prediction
+errors over blocks of `BAND_BLOCK` files (errors of single files partly cancel in a sum; drift does not).
 """
 
 from __future__ import annotations
 
+import collections
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,13 +44,18 @@ Group = Sequence[tuple[int, int]]  # (bytes left, dc) of each file of one group
 BAND_BLOCK = 10
 HOUR_PASSES = 2
 PRIOR_SECONDS = 3.0  # the prior efficiency weighs as much as this many seconds of measured progress
+FORGET = 10.0  # seconds: the efficiency weighs a second of progress this long ago 1/e as much as the last
+MIN_BAND, MAX_BAND = 0.2, 1.0  # the interval's least and most half-width (log: exp(0.2) = +22 %, -18 %)
+SPREAD_WINDOW = 0.5  # the interval's half-width: the spread of the finish times predicted over this share
+SPREAD_WEIGHT = 1.0  # of the run (their 90 % quantile from now's, relative to the seconds left, x this)
 WARMUP = 2.0  # seconds from the start before the efficiency is measured (every request of every slot is
 # in flight at once then, and the first bytes are still to come)
 
 
 @dataclass(frozen=True)
 class Remaining:
-    """What one account has left: unstarted groups (may still move) and groups in flight (stay)."""
+    """What one account has left: unstarted groups (may still move) and groups in flight (stay, but
+    for the end game's take-overs and backups)."""
 
     account: str
     groups: Sequence[Group] = ()
@@ -122,7 +131,14 @@ def estimate(remaining: Sequence[Remaining], predictor: Predictor, *, hour: floa
 
 def _alone(predictor: Predictor, r: Remaining, size: Array, dc: Array, hour: float) -> float:
     """Seconds account `r` alone would take for every file."""
-    return float(_costs(predictor, r, size, dc, predictor.concurrency(r.account), hour).sum())
+    return float(_costs(predictor, r, size, dc, _concurrency(predictor, r), hour).sum())
+
+
+def _concurrency(predictor: Predictor, r: Remaining) -> float:
+    """The files account `r` has in flight now (one per group it fetches, backup copies included); before
+    any, as its last files saw it (at a job's start: the end of the last job)."""
+    now = len(r.inflight) + len(r.copies)
+    return float(now) if now else predictor.concurrency(r.account)
 
 
 def _costs(predictor: Predictor, r: Remaining, size: Array, dc: Array, c: float, hour: float) -> Array:
@@ -149,20 +165,28 @@ def _pooled(live: Sequence[Remaining], alone: Mapping[str, float], work: float) 
 
 
 def _floor(remaining: Sequence[Remaining], predictor: Predictor, hour: float) -> float:
-    """The least the job can take: an account's groups in flight stay with it; the largest group left
-    is fetched alone by the account quickest at it."""
+    """The least the job can take: an account's groups in flight end on it, unless the end game hands
+    them to another account (a take-over or a backup: then each takes at least the time of the account
+    quickest at it alone); the largest group left is fetched alone by the account quickest at it."""
     floor = 0.0
     live = [r for r in remaining if r.alive]
     for r in live:
-        c = predictor.concurrency(r.account)
-        floor = max(floor, r.wait + sum(_group_cost(predictor, r, g, c, hour) for g in r.inflight))
+        c = _concurrency(predictor, r)
+        own = r.wait + sum(_group_cost(predictor, r, g, c, hour) for g in r.inflight)
+        others = [x for x in live if x is not r]
+        if others and r.inflight:
+            own = min(own, max(_quickest(predictor, others, g, hour) for g in r.inflight))
+        floor = max(floor, own)
     unstarted = [g for r in live for g in r.groups] + [g for r in remaining if not r.alive
                                                      for g in (*r.groups, *r.inflight)]
     if unstarted:
-        big = max(unstarted, key=lambda g: sum(b for b, _ in g))
-        floor = max(floor, min(r.wait + _group_cost(predictor, r, big, 1.0, hour)
-                               for r in live))
+        floor = max(floor, _quickest(predictor, live, max(unstarted, key=lambda g: sum(b for b, _ in g)), hour))
     return floor
+
+
+def _quickest(predictor: Predictor, accounts: Sequence[Remaining], g: Group, hour: float) -> float:
+    """Seconds until group `g` could be done by the account quickest at it, alone (from its wait on)."""
+    return min(r.wait + _group_cost(predictor, r, g, 1.0, hour) for r in accounts)
 
 
 def _group_cost(predictor: Predictor, r: Remaining, g: Group, c: float, hour: float) -> float:
@@ -179,46 +203,73 @@ class _Point:
 
 
 class EtaTracker:
-    """`estimate`, corrected by how fast the job really goes.
+    """`estimate`, corrected by how fast the job really goes, with an interval that is never empty.
 
     The *efficiency*: the pooled estimate assumes every account busy at the predicted speed until
-    the end; but speeds drift, slots wait on round trips and message fetches, and groups in flight
-    cannot move.  Every call notes the bytes left and the pooled rate predicted (bytes left over the
-    pooled seconds); the efficiency is the bytes actually fetched since `WARMUP` s after the start
-    (counted once every live account's speed is known) over the bytes the predicted rates would
-    have fetched meanwhile, shrunk toward `prior` (1, or what earlier runs achieved) with the weight
-    of `PRIOR_SECONDS`.  The whole run, not a recent window: a throttled account recovers, and a
-    short window would stretch its few slow seconds over the rest of the job.  The estimate (and its
-    interval) is the pooled one over the efficiency, but never under `estimate`'s floor.
+    the end; but speeds drift, slots wait on round trips and message fetches, and the predictor's
+    level is off until it has learned this run's files.  Every call notes the bytes left and the
+    pooled rate predicted (bytes left over the pooled seconds); the efficiency is the bytes actually
+    fetched since `WARMUP` s after the start (counted once every live account's speed is known) over
+    the bytes the predicted rates would have fetched meanwhile, each second weighed
+    ``exp(-age / FORGET)`` (the predictor keeps learning and speeds drift: older rates are stale), and shrunk
+    toward `prior` (1, or what earlier runs achieved) with the weight of `PRIOR_SECONDS`.  The
+    estimate is the pooled one over the efficiency, but never under `estimate`'s floor.
+
+    The interval, ``seconds x exp(+-rel)``: ``rel`` is how far the finish times predicted over the
+    last `SPREAD_WINDOW` of the run lie from the one predicted now (their 90 % quantile, relative to
+    the seconds left, times `SPREAD_WEIGHT`), at least `MIN_BAND`: never a point, even before the
+    predictor has an error band.  (`estimate`'s own interval, from the per-file errors, came out far
+    too low on the low side and too tight on the high side in bench/eta.py; this one held the truth
+    about 80 % of the time at half its width.)
     """
 
     def __init__(self, started: float, prior: float = 1.0) -> None:
         self.started = started
         self.prior = prior
-        self.points: list[_Point] = []
         self.efficiency = prior
+        self._first: _Point | None = None  # the first and the last point measured (after the warm-up,
+        self._last: _Point | None = None  # every live account's speed known)
+        self._done = self._expected = 0.0  # bytes fetched and predicted since, older seconds forgotten
+        self._finishes: collections.deque[tuple[float, float]] = collections.deque()  # (when, finish then)
 
     def update(self, now: float, remaining: Sequence[Remaining], predictor: Predictor, *, hour: float,
                hours_per_second: float = 1 / 3600) -> Eta:
         """The estimate now (see the class docstring)."""
         raw = estimate(remaining, predictor, hour=hour, hours_per_second=hours_per_second)
-        left = sum(r.bytes for r in remaining)
+        return self.correct(now, raw, sum(r.bytes for r in remaining), informed(remaining, predictor))
+
+    def correct(self, now: float, raw: Eta, left: int, known: bool) -> Eta:
+        """`raw` (`estimate` now, with `left` bytes left; `known`: `informed`) corrected."""
         pooled = raw.detail.get("pooled", raw.seconds)
-        known = informed(remaining, predictor)
-        self.points.append(_Point(now, left, left / pooled if pooled > 0 and known else 0.0))
-        self.efficiency = self._efficiency(self.started + WARMUP)
+        if pooled > 0 and known and now >= self.started + WARMUP:
+            self.efficiency = self._measure(_Point(now, left, left / pooled))
         floor = raw.detail.get("floor", 0.0)
         e = max(self.efficiency, 1e-3)
-        return Eta(max(pooled / e, floor), max(raw.detail.get("pooled_low", raw.low) / e, floor),
-                   max(raw.detail.get("pooled_high", raw.high) / e, floor), {**raw.detail, "floor": floor})
+        seconds = max(pooled / e, floor)
+        rel = self._spread(now, seconds)
+        return Eta(seconds, seconds * math.exp(-rel), seconds * math.exp(rel),
+                   {**raw.detail, "floor": floor, "efficiency": e, "band": rel})
 
-    def _efficiency(self, since: float) -> float:
-        pts = [p for p in self.points if p.rate > 0 and p.at >= since]
-        if len(pts) < 2:
+    def _measure(self, p: _Point) -> float:
+        """The efficiency with point `p` (see the class docstring)."""
+        last, self._last = self._last, p
+        if last is None or self._first is None:
+            self._first = p
             return self.prior
-        done = pts[0].nbytes - pts[-1].nbytes
-        expected = sum(a.rate * (b.at - a.at) for a, b in zip(pts, pts[1:], strict=False))
-        seconds = pts[-1].at - pts[0].at
-        if expected <= 0 or seconds <= 0:
+        forget = math.exp(-(p.at - last.at) / FORGET)
+        self._done = self._done * forget + (last.nbytes - p.nbytes)
+        self._expected = self._expected * forget + last.rate * (p.at - last.at)
+        seconds = p.at - self._first.at
+        if self._expected <= 0 or seconds <= 0:
             return self.prior
-        return (done / expected * seconds + self.prior * PRIOR_SECONDS) / (seconds + PRIOR_SECONDS)
+        return (self._done / self._expected * seconds + self.prior * PRIOR_SECONDS) / (seconds + PRIOR_SECONDS)
+
+    def _spread(self, now: float, seconds: float) -> float:
+        """The interval's half-width (log): how far the recent predicted finish times lie from now's."""
+        self._finishes.append((now, now + seconds))
+        while self._finishes[0][0] < now - SPREAD_WINDOW * (now - self.started):
+            self._finishes.popleft()
+        if len(self._finishes) < 3 or seconds <= 0:
+            return MIN_BAND
+        off = np.abs(np.asarray([f for _, f in self._finishes]) - (now + seconds))
+        return min(max(MIN_BAND, SPREAD_WEIGHT * float(np.quantile(off, 0.9)) / seconds), MAX_BAND)
