@@ -28,7 +28,9 @@ Measured here (2 CPUs, 32 MiB/s; the tighter bound is the bandwidth at every RTT
 RTT 50 / 150 / 300 ms:
   tgfetch transfer, 1 MiB parts, <= 8 per file (this module's code)  1.00 / 0.99 / 0.97
   the same driver with the old 4 x 512 KiB lanes per file            0.99 / 0.90 / 0.64
-  tgfetch job, files in flight from the server's queues (5 + 2)      0.96 / 0.88 / 0.74  (2026-12-02)
+  tgfetch job, files in flight from the server's queues (5 + 2)      0.97 / 0.91 / 0.79  (2026-12-02, later:
+                                      small-end slots by the tiny files' per-file time, the bytes-in-flight window)
+  the same, one small-end slot, no window                            0.96 / 0.88 / 0.74
   tgfetch job with 3 files per account (before the queue limits)     0.95 / 0.82 / 0.62
   tgfetch job, old parts                                             0.97 / 0.72 / 0.40
   Telethon download_media x3 (first 40 s)                            0.23 / 0.07 / 0.03
