@@ -340,6 +340,7 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="tgfetch-bench-")  # a history of its own, never the user's
     t0 = time.time()
     asyncio.run(main())
     print(f"bench time {time.time() - t0:.0f}s")

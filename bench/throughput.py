@@ -184,4 +184,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="tgfetch-bench-")  # a history of its own, never the user's
     sys.exit(main())

@@ -48,6 +48,7 @@ import argparse
 import asyncio
 import logging
 import math
+import os
 import shutil
 import sys
 import tempfile
@@ -304,4 +305,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="tgfetch-bench-")  # a history of its own, never the user's
     sys.exit(main())

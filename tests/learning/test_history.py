@@ -71,3 +71,22 @@ def test_a_poisoned_history_is_cleaned_when_loaded(tmp_path: Path) -> None:
         h.add_samples(good + bad)
         p = load_predictor(h, ["a"])
     assert p.cleaner.rejected["bad duration"] == 50 and p.samples == 200
+
+
+def test_a_job_learns_the_newest_files_of_each_account_and_refits_once_at_the_end(tmp_path: Path) -> None:
+    """A long history is replayed quickly: the newest LOAD_PER_ACCOUNT files of each account (the robust
+    fit's weights have long faded beyond them), refitting every LOAD_REFIT_EVERY files meanwhile; the
+    predictions then match a replay that refits every few files."""
+    from tgfetch.learning.predictor import Predictor
+
+    many, few = samples(hist.LOAD_PER_ACCOUNT + 300, seed=4, account="a"), samples(80, seed=5, account="b")
+    with History.open(tmp_path / "h.sqlite") as h:
+        h.add_samples(many + few)
+        fast = load_predictor(h, ["a", "b"])
+    slow = Predictor()
+    for s in [*many[-hist.LOAD_PER_ACCOUNT:], *few]:
+        slow.observe(s)
+    assert fast.samples == slow.samples and fast.ewma.rate("b").files > 0  # b's not crowded out by a's
+    assert fast.cleaner.rejected == slow.cleaner.rejected
+    for q in (many[-1].query, few[-1].query):
+        assert fast.predict(q).seconds == pytest.approx(slow.predict(q).seconds, rel=0.02)

@@ -117,6 +117,7 @@ class RobustModel:
         self.ewma = ewma or EwmaModel()
         self._own_ewma = ewma is None
         self.accounts: dict[str, _Account] = {}
+        self.refit_every = REFIT_EVERY  # files between refits (more while a history is replayed)
 
     def cost(self, q: Query) -> float:
         """Seconds of the account's time for the file of `q`."""
@@ -169,7 +170,7 @@ class RobustModel:
         a = self.accounts.get(account)
         if a is None or len(a.costs) < MIN_SAMPLES:
             return None
-        if a.theta is None or a.fresh >= REFIT_EVERY:
+        if a.theta is None or a.fresh >= self.refit_every:
             x = np.asarray(a.rows, dtype=np.float64)
             y = np.asarray(a.costs, dtype=np.float64)
             age = np.arange(len(y) - 1, -1, -1, dtype=np.float64)
