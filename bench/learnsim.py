@@ -17,7 +17,7 @@ from typing import Any
 
 from tgfetch.config import load_settings
 from tgfetch.job import JobReport, download_channel
-from tgfetch.learning.eta import Eta, EtaTracker, estimate, informed, legacy_eta
+from tgfetch.learning.eta import Eta, EtaTracker, estimate, informed, legacy_eta, settled
 from tgfetch.learning.live import remaining_of
 from tgfetch.learning.predictor import Predictor
 from tgfetch.learning.samples import Sample
@@ -58,6 +58,7 @@ class Probe:
     ended: float = 0.0
     prior: float = 1.0  # the efficiency earlier runs achieved
     tracker: EtaTracker | None = None
+    fade: bool = True  # the tracker's (`settled` at the start)
     _fed: int = 0
 
     def feed(self) -> None:
@@ -80,8 +81,9 @@ class Probe:
 
     @contextlib.asynccontextmanager
     async def __call__(self, scheduler: Any, stats: Mapping[str, Any]) -> AsyncIterator[None]:
-        self.started = time.monotonic()
-        self.tracker = EtaTracker(self.started, self.prior)
+        self.started = time.monotonic()  # as `RoundPredictions.begin`: a departure fades once all were learned
+        self.fade = settled(self.predictor, [r.account for r in remaining_of(scheduler, stats)])
+        self.tracker = EtaTracker(self.started, self.prior, fade=self.fade)
 
         async def loop() -> None:
             while True:

@@ -28,7 +28,7 @@ from tgfetch.distribution.matrix import FileCosts
 from tgfetch.download.fetch import FetchResult
 from tgfetch.download.work import FileTask
 from tgfetch.learning.bandit import Arm, Choice, choose
-from tgfetch.learning.eta import Eta, EtaTracker, legacy_eta
+from tgfetch.learning.eta import Eta, EtaTracker, legacy_eta, settled
 from tgfetch.learning.history import History, RunOutcome, load_predictor
 from tgfetch.learning.live import remaining_of
 from tgfetch.learning.predictor import Predictor
@@ -143,7 +143,8 @@ class RoundPredictions:
     def begin(self) -> None:
         """The download starts now (after the plan): the estimated finish is timed from here."""
         self.started = time.time()
-        self.tracker = EtaTracker(time.monotonic())
+        # an efficiency off its prior fades only when the history taught the predictor every account
+        self.tracker = EtaTracker(time.monotonic(), fade=settled(self.predictor, self.accounts))
 
     # -- the downloader's timing of each file ------------------------------------------------------
 
