@@ -178,17 +178,19 @@ def _floor(remaining: Sequence[Remaining], predictor: Predictor, hour: float) ->
     quickest at it alone); the largest group left is fetched alone by the account quickest at it."""
     floor = 0.0
     live = [r for r in remaining if r.alive]
-    for r in live:
-        c = _concurrency(predictor, r)
-        own = r.wait + sum(_group_cost(predictor, r, g, c, hour) for g in r.inflight)
-        others = [x for x in live if x is not r]
-        if others and r.inflight:
-            own = min(own, max(_quickest(predictor, others, g, hour) for g in r.inflight))
-        floor = max(floor, own)
     unstarted = [g for r in live for g in r.groups] + [g for r in remaining if not r.alive
                                                      for g in (*r.groups, *r.inflight)]
     if unstarted:
-        floor = max(floor, _quickest(predictor, live, max(unstarted, key=lambda g: sum(b for b, _ in g)), hour))
+        floor = _quickest(predictor, live, max(unstarted, key=lambda g: sum(b for b, _ in g)), hour)
+    own = {r.account: r.wait + sum(_group_cost(predictor, r, g, _concurrency(predictor, r), hour) for g in r.inflight)
+           for r in live}
+    for r in sorted(live, key=lambda x: -own[x.account]):
+        if own[r.account] <= floor:
+            break  # the others' groups in flight end sooner still: no need to cost them elsewhere (once a tick)
+        others = [x for x in live if x is not r]
+        moved = max(_quickest(predictor, others, g, hour) for g in r.inflight) if others and r.inflight \
+            else own[r.account]
+        floor = max(floor, min(own[r.account], moved))
     return floor
 
 
