@@ -287,7 +287,7 @@ def test_migrate_a_slow_clients_started_group_before_any_file_is_done() -> None:
     finish(s, "fast", fast_w)
     p = s.next("fast")
     assert p is not None and p.kind == "migrate" and p.victim == "slow" and p.work is slow_w
-    assert slow_w.owner == "fast" and slow_w.copies == {"fast"} and slow_w.moved_from("slow")
+    assert slow_w.owner == "fast" and slow_w.copies == {"fast"} and slow_w.winner is None
     assert slow_w not in s.clients["slow"].inflight and s.clients["slow"].stolen_out == 1
     assert s.clients["slow"].handoffs == 0  # a hand-off is a failing account's; this is a steal
     s.group_left("slow", slow_w)  # the old owner stops: nothing is released

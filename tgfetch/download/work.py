@@ -44,10 +44,6 @@ class GroupWork:
     partial: int = 0  # bytes of unfinished files already fetched by the owner
     resumed: dict[int, int] = field(default_factory=dict)  # bytes already in .part files from earlier runs
 
-    def moved_from(self, name: str) -> bool:
-        """True when the group was migrated away from `name` (which keeps its .part files)."""
-        return self.owner != name and self.winner is None and name not in self.copies
-
     def lost_by(self, name: str) -> bool:
         """True when another copy has won this group."""
         return self.winner is not None and self.winner != name
