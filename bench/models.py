@@ -106,6 +106,7 @@ class Boosted:
 
     name = "sklearn HGB"
     REFIT, WINDOW, MIN = 50, 2000, 50
+    LOSS = "absolute_error"
 
     def __init__(self) -> None:
         self.ewma = EwmaModel()
@@ -123,17 +124,20 @@ class Boosted:
             return self.ewma.cost(q)
         return float(math.exp(fit.predict(np.asarray([self._x(q)]))[0]))
 
+    def _target(self, cost: float) -> float:
+        """What the regressor learns of a file's cost (here its log: the median, robust to stragglers)."""
+        return math.log(max(cost, 1e-6))
+
     def update(self, s: Sample) -> None:
         from sklearn.ensemble import HistGradientBoostingRegressor
 
         rows = self.rows.setdefault(s.account, [])
-        rows.append((self._x(s.query), math.log(max(s.cost, 1e-6))))
+        rows.append((self._x(s.query), self._target(s.cost)))
         self.ewma.update(s)
         if len(rows) >= self.MIN and len(rows) % self.REFIT == 0:
             x = np.asarray([r[0] for r in rows[-self.WINDOW:]])
             y = np.asarray([r[1] for r in rows[-self.WINDOW:]])
-            model = HistGradientBoostingRegressor(loss="absolute_error", max_iter=200, learning_rate=0.1,
-                                                  random_state=0)
+            model = HistGradientBoostingRegressor(loss=self.LOSS, max_iter=200, learning_rate=0.1, random_state=0)
             self.fits[s.account] = model.fit(x, y)
 
 
@@ -141,6 +145,7 @@ class BoostedRaw(Boosted):
     """The same, on the cost itself with squared error (the mean, which sums need), not its log."""
 
     name = "sklearn HGB (squared, raw)"
+    LOSS = "squared_error"
 
     def cost(self, q: Query) -> float:
         fit = self.fits.get(q.account)
@@ -148,18 +153,8 @@ class BoostedRaw(Boosted):
             return self.ewma.cost(q)
         return max(float(fit.predict(np.asarray([self._x(q)]))[0]), 1e-4)
 
-    def update(self, s: Sample) -> None:
-        from sklearn.ensemble import HistGradientBoostingRegressor
-
-        rows = self.rows.setdefault(s.account, [])
-        rows.append((self._x(s.query), s.cost))
-        self.ewma.update(s)
-        if len(rows) >= self.MIN and len(rows) % self.REFIT == 0:
-            x = np.asarray([r[0] for r in rows[-self.WINDOW:]])
-            y = np.asarray([r[1] for r in rows[-self.WINDOW:]])
-            model = HistGradientBoostingRegressor(loss="squared_error", max_iter=200, learning_rate=0.1,
-                                                  random_state=0)
-            self.fits[s.account] = model.fit(x, y)
+    def _target(self, cost: float) -> float:
+        return cost
 
 
 class Guarded:
