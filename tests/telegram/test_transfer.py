@@ -285,6 +285,36 @@ async def test_download_queue_limits_come_from_the_app_config() -> None:
     assert transfer.queue_limits(config) == QueueLimits(small=7, large=2)
 
 
+async def test_queue_turns_hold_the_streams_to_the_limit_and_a_large_file_waits_for_its_dc_first() -> None:
+    """`use_queues(limits, n)`: at most n files stream at once (the engine's spare slots wait in
+    `queue_turn` with their next file ready); a file of LARGE_FILE bytes or more first waits for its
+    DC's large queue, holding no stream meanwhile."""
+    sim = channel()
+    async with account(sim) as acc:
+        acc.use_queues(QueueLimits(small=2, large=1), 2)
+        inside: list[str] = []
+        gates = {name: asyncio.Event() for name in ("s1", "big1", "big2", "s2")}
+
+        async def stream(name: str, size: int) -> None:
+            async with acc.queue_turn(FileLocation(0, None, 4, size, 0)):
+                inside.append(name)
+                await gates[name].wait()
+                inside.remove(name)
+
+        tasks = [asyncio.create_task(stream(n, transfer.LARGE_FILE if n.startswith("big") else MiB)) for n in gates]
+        await asyncio.sleep(0.01)
+        assert inside == ["s1", "big1"]  # two streams; big2 waits for DC 4's large queue, s2 for a stream
+        gates["big1"].set()
+        await asyncio.sleep(0.01)
+        assert sorted(inside) == ["s1", "s2"]  # the freed stream went to who waited for one: s2
+        gates["s1"].set()
+        await asyncio.sleep(0.01)
+        assert sorted(inside) == ["big2", "s2"]  # big2, past DC 4's large queue, had the next
+        gates["big2"].set()
+        gates["s2"].set()
+        await asyncio.gather(*tasks)
+
+
 @pytest.mark.parametrize("concurrency", [None, 8])
 async def test_files_in_flight_follow_the_server_queues_unless_set(tmp_path: Path, concurrency: int | None) -> None:
     """Unset, an account downloads as many files at once as the app config's small queue allows (5), and files

@@ -26,7 +26,7 @@ from tgfetch.download.work import GroupWork, Pick
 from tgfetch.errors import StorageError
 from tgfetch.telegram.account import Account
 from tgfetch.telegram.rpc import AccessDenied, AccountDead, FloodWait, Transient
-from tgfetch.telegram.transfer import QueueLimits
+from tgfetch.telegram.transfer import PART, QueueLimits
 
 __all__ = ["DownloadEngine"]
 
@@ -34,6 +34,13 @@ log = logging.getLogger("tgfetch.download")
 TICK = 0.2  # seconds between speed refreshes
 REBALANCE_TICKS = 5  # ticks between rebalances after the first (which waits for measured speeds)
 IDLE_WAIT = 0.1  # seconds an idle slot sleeps unless the scheduler announces a change (the end-game's estimates move)
+# Slots per account beyond the files it streams at once (`Account.use_queues`): a spare slot takes its
+# next group from its own queue, fetches its messages and opens its `.part` while the others stream, and
+# streams as soon as one ends; else the bandwidth of a fast account fetching small files idles for that
+# set-up after each file (~1.5 % of a job).  Only while the account's bytes in flight leave room in its
+# window (`Account.window_limit`): a slow account's window is full anyway, and a group it holds unstarted
+# could only be taken over, not stolen, by a faster account at the end.
+SPARE_SLOTS = 2
 
 
 class DownloadEngine:
@@ -76,18 +83,19 @@ class DownloadEngine:
         """Without MAX_CONCURRENT_DOWNLOADS_PER_CLIENT each account runs as many files as its server's
         small-file queue allows, big files (LARGE_FILE and up) in turns of its large-file queue per DC."""
         if self.fixed is not None:
-            for name in self.accounts:
+            for name, acc in self.accounts.items():
+                acc.use_queues(None, self.fixed)
                 self.scheduler.clients[name].slots = self.fixed
             return
         limits = await asyncio.gather(*(acc.download_limits() for acc in self.accounts.values()))
         for (name, acc), lim in zip(self.accounts.items(), limits, strict=True):
-            acc.use_queues(lim)
+            acc.use_queues(lim, lim.small)
             self.slots[name] = self.scheduler.clients[name].slots = lim.small
         self.concurrency = self.prefetcher.concurrency = max(self.slots.values(), default=1)
 
     async def _run(self) -> None:
         await self._queues()
-        slots = [asyncio.create_task(self._slot(n)) for n in self.accounts for _ in range(self.slots[n])]
+        slots = [asyncio.create_task(self._slot(n)) for n in self.accounts for _ in range(self.slots[n] + SPARE_SLOTS)]
         ticker = asyncio.create_task(self._tick())
         try:
             await asyncio.gather(*slots)
@@ -120,7 +128,7 @@ class DownloadEngine:
                 await self._paused(name)
                 continue
             self._refresh_speeds()
-            pick = sched.next(name, functools.partial(self._holds, name))
+            pick = sched.next(name, functools.partial(self._holds, name), own_only=self._spare(acc, st))
             if pick is None:
                 st.state = "idle" if st.active == 0 else st.state
                 await self._wait_change(IDLE_WAIT)
@@ -165,6 +173,14 @@ class DownloadEngine:
         except StorageError as exc:
             self.downloader.stop(exc)
             self._changed.set()
+
+    def _spare(self, acc: Account, st: ClientStats) -> bool | None:
+        """None: the slot may take anything (the account streams fewer files than it may); True: as a
+        spare slot, only from its own queue (the window has room for another part); False: nothing."""
+        if st.active < self.slots[acc.name]:
+            return None
+        limit = acc.window_limit()
+        return limit is not None and acc.files.window.used + PART <= limit
 
     def _holds(self, name: str, work: GroupWork) -> bool:
         """Whether `name` can download the group without fetching its messages first."""

@@ -18,7 +18,7 @@ import collections
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -93,6 +93,7 @@ class Account:
         self._queues: QueueLimits | None = None  # set by the engine when the server's limits apply
         self._abandoned, self._abandoned_at = 0.0, 0.0  # given-up parts' bytes still coming (`abandon`)
         self._large: dict[int, asyncio.Semaphore] = {}  # per DC
+        self._streams: asyncio.Semaphore | None = None  # files streaming at once (`use_queues`)
         # Flood waits are handled here so that only this account pauses.
         client.flood_sleep_threshold = 0
 
@@ -333,15 +334,21 @@ class Account:
             return None
         return window_limit(self.speed_estimate(0.0), self.min_rtt)
 
-    def use_queues(self, limits: QueueLimits) -> None:
-        """From now on a file of LARGE_FILE bytes or more waits for a turn in its DC's large queue."""
+    def use_queues(self, limits: QueueLimits | None, files: int) -> None:
+        """From now on at most `files` files stream at once (the engine's slots may outnumber them: a
+        slot gets its next file ready meanwhile), and with the server's `limits` a file of LARGE_FILE
+        bytes or more also waits for a turn in its DC's large queue."""
         self._queues = limits
+        self._streams = asyncio.Semaphore(files)
 
-    def queue_turn(self, loc: FileLocation) -> contextlib.AbstractAsyncContextManager[Any]:
-        """Hold while fetching `loc`: a turn in its DC's large-file queue when the server's limits apply."""
-        if self._queues is None or loc.size < LARGE_FILE:
-            return contextlib.nullcontext()
-        return self._large.setdefault(loc.dc_id, asyncio.Semaphore(self._queues.large))
+    @contextlib.asynccontextmanager
+    async def queue_turn(self, loc: FileLocation) -> AsyncIterator[None]:
+        """Hold while fetching `loc`: a turn in its DC's large-file queue when the server's limits apply
+        (first: a file waiting for it holds no small file back), then one of the streams."""
+        large = (self._large.setdefault(loc.dc_id, asyncio.Semaphore(self._queues.large))
+                 if self._queues is not None and loc.size >= LARGE_FILE else contextlib.nullcontext())
+        async with large, self._streams or contextlib.nullcontext():
+            yield
 
     def rpc_counts(self) -> dict[str, int]:
         """Calls made by the pipeline through this account, per TL method."""
