@@ -71,6 +71,11 @@ class JobContext:
         """Accounts that can still download."""
         return {n: a for n, a in self.accounts.items() if a.dead is None}
 
+    def ask_download_limits(self) -> None:
+        """Have every account ask its download queues now, in the background (`Account.download_limits`)."""
+        for acc in self.alive.values():
+            acc.download_limits()
+
     def range(self, first_id: int | None, last_id: int | None) -> tuple[int, int]:
         """The id range to scan, checked against the channel's newest message."""
         return job_range(first_id, last_id, self.top, self.ref)

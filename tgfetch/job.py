@@ -239,15 +239,15 @@ async def run_round(job: JobContext, settings: Settings, run: RunOptions, t0: fl
 
     `hold` may take groups out of the scan before the plan (`watch` holds albums still growing back).
     """
-    t0 = time.monotonic() if t0 is None else t0
-    started = time.time()
+    t0, started = time.monotonic() if t0 is None else t0, time.time()
     stages = {"connect": time.monotonic() - t0}
     stores = {n: store for n, (_, store) in job.disk.folders.items()}
     if settings.new_only:
         job.parts = new_parts(job.parts, stores, say=logging.DEBUG if hold is not None else logging.INFO)
+    if settings.max_concurrent_downloads_per_client is None:
+        job.ask_download_limits()  # while the scan runs
     scan = await scan_parts(job.accounts, job.parts, settings)
-    if hold is not None:
-        scan = hold(scan)
+    scan = hold(scan) if hold is not None else scan
     first, last = scan.first_id, scan.last_id
     stages["scan"] = time.monotonic() - t0 - sum(stages.values())
     chosen = choose(scan, settings)  # filtered-out files cost no getFile call and no plan weight

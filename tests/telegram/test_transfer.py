@@ -286,17 +286,17 @@ async def test_download_queue_limits_come_from_the_app_config() -> None:
 
 
 async def test_queue_turns_hold_the_streams_to_the_limit_and_a_large_file_waits_for_its_dc_first() -> None:
-    """`use_queues(limits, n)`: at most n files stream at once (the engine's spare slots wait in
-    `queue_turn` with their next file ready); a file of LARGE_FILE bytes or more first waits for its
+    """`Queues.use(limits, n)`: at most n files stream at once (the engine's spare slots wait in
+    `Queues.turn` with their next file ready); a file of LARGE_FILE bytes or more first waits for its
     DC's large queue, holding no stream meanwhile."""
     sim = channel()
     async with account(sim) as acc:
-        acc.use_queues(QueueLimits(small=2, large=1), 2)
+        acc.queues.use(QueueLimits(small=2, large=1), 2)
         inside: list[str] = []
         gates = {name: asyncio.Event() for name in ("s1", "big1", "big2", "s2")}
 
         async def stream(name: str, size: int) -> None:
-            async with acc.queue_turn(FileLocation(0, None, 4, size, 0)):
+            async with acc.queues.turn(FileLocation(0, None, 4, size, 0)):
                 inside.append(name)
                 await gates[name].wait()
                 inside.remove(name)

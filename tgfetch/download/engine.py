@@ -34,7 +34,7 @@ log = logging.getLogger("tgfetch.download")
 TICK = 0.2  # seconds between speed refreshes
 REBALANCE_TICKS = 5  # ticks between rebalances after the first (which waits for measured speeds)
 IDLE_WAIT = 0.1  # seconds an idle slot sleeps unless the scheduler announces a change (the end-game's estimates move)
-# Slots per account beyond the files it streams at once (`Account.use_queues`): a spare slot takes its
+# Slots per account beyond the files it streams at once (`Account.queues`): a spare slot takes its
 # next group from its own queue, fetches its messages and opens its `.part` while the others stream, and
 # streams as soon as one ends; else the bandwidth of a fast account fetching small files idles for that
 # set-up after each file (~1.5 % of a job).  Only while the account's bytes in flight leave room in its
@@ -84,12 +84,12 @@ class DownloadEngine:
         small-file queue allows, big files (LARGE_FILE and up) in turns of its large-file queue per DC."""
         if self.fixed is not None:
             for name, acc in self.accounts.items():
-                acc.use_queues(None, self.fixed)
+                acc.queues.use(None, self.fixed)
                 self.scheduler.clients[name].slots = self.fixed
             return
         limits = await asyncio.gather(*(acc.download_limits() for acc in self.accounts.values()))
         for (name, acc), lim in zip(self.accounts.items(), limits, strict=True):
-            acc.use_queues(lim, lim.small)
+            acc.queues.use(lim, lim.small)
             self.slots[name] = self.scheduler.clients[name].slots = lim.small
         self.concurrency = self.prefetcher.concurrency = max(self.slots.values(), default=1)
 

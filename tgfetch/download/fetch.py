@@ -115,7 +115,7 @@ class _Transfer:
         # After an expiry, one part at a time until the next byte arrives: a part further on
         # must not spoil the fresh reference for the one that matters.
         width = 1 if self.part.offset in self.expired_at else None
-        async with self.acc.queue_turn(loc), \
+        async with self.acc.queues.turn(loc), \
                 contextlib.aclosing(self.acc.iter_file(loc, self.part.offset, width)) as chunks:
             async for chunk in chunks:
                 await _write(self.part, chunk, self.executor)

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -30,8 +29,9 @@ from tgfetch.model import key_chat, key_id, message_key
 from tgfetch.retry import RPC_RETRY
 from tgfetch.telegram.convert import FileLocation, to_location
 from tgfetch.telegram.peers import ChannelSpec, find_channel, parse_channel
+from tgfetch.telegram.queues import Queues
 from tgfetch.telegram.rpc import AccountDead, FloodWait, RpcProblem, SpeedLimit, Transient, classify
-from tgfetch.telegram.transfer import LARGE_FILE, FileParts, QueueLimits, queue_limits
+from tgfetch.telegram.transfer import FileParts, QueueLimits, queue_limits
 from tgfetch.telegram.window import window_limit
 
 __all__ = ["Account", "ChannelRef"]
@@ -89,11 +89,9 @@ class Account:
         self.speed_limit_seconds = 0.0  # seconds they held the account's calls (overlaps counted once)
         self._slow_until: dict[str, float] = {}  # per method: when its speed-limit wait ends
         self.files = FileParts(self)
-        self._limits: QueueLimits | None = None
-        self._queues: QueueLimits | None = None  # set by the engine when the server's limits apply
+        self._limits: asyncio.Future[QueueLimits] | None = None  # asked once (`download_limits`)
+        self.queues = Queues()  # files streaming at once, large files per DC (set by the engine)
         self._abandoned, self._abandoned_at = 0.0, 0.0  # given-up parts' bytes still coming (`abandon`)
-        self._large: dict[int, asyncio.Semaphore] = {}  # per DC
-        self._streams: asyncio.Semaphore | None = None  # files streaming at once (`use_queues`)
         # Flood waits are handled here so that only this account pauses.
         client.flood_sleep_threshold = 0
 
@@ -302,16 +300,21 @@ class Account:
         the parts still in flight at once."""
         return self.files.iter_file(loc, offset, width)
 
-    async def download_limits(self) -> QueueLimits:
+    def download_limits(self) -> asyncio.Future[QueueLimits]:
         """Files to download at once from one DC, by size, as the server says (help.getAppConfig,
-        asked once; Telegram's published values when it cannot be asked)."""
+        asked once, from the first call on in the background: a job asks while it scans; Telegram's
+        published values when it cannot be asked)."""
         if self._limits is None:
-            try:
-                self._limits = queue_limits(await self.call(functions.help.GetAppConfigRequest(hash=0)))
-            except (RpcProblem, tl_errors.RPCError) as exc:
-                log.info("%s: no app config (%s); default download queues", self.name, exc)
-                self._limits = QueueLimits()
+            self._limits = asyncio.ensure_future(self._ask_limits())
+            self._limits.add_done_callback(_retrieve)
         return self._limits
+
+    async def _ask_limits(self) -> QueueLimits:
+        try:
+            return queue_limits(await self.call(functions.help.GetAppConfigRequest(hash=0)))
+        except (RpcProblem, tl_errors.RPCError) as exc:
+            log.info("%s: no app config (%s); default download queues", self.name, exc)
+            return QueueLimits()
 
     def abandon(self, nbytes: int) -> None:
         """Parts given up while their answers were on the way: Telegram sends them all the same
@@ -334,22 +337,12 @@ class Account:
             return None
         return window_limit(self.speed_estimate(0.0), self.min_rtt)
 
-    def use_queues(self, limits: QueueLimits | None, files: int) -> None:
-        """From now on at most `files` files stream at once (the engine's slots may outnumber them: a
-        slot gets its next file ready meanwhile), and with the server's `limits` a file of LARGE_FILE
-        bytes or more also waits for a turn in its DC's large queue."""
-        self._queues = limits
-        self._streams = asyncio.Semaphore(files)
-
-    @contextlib.asynccontextmanager
-    async def queue_turn(self, loc: FileLocation) -> AsyncIterator[None]:
-        """Hold while fetching `loc`: a turn in its DC's large-file queue when the server's limits apply
-        (first: a file waiting for it holds no small file back), then one of the streams."""
-        large = (self._large.setdefault(loc.dc_id, asyncio.Semaphore(self._queues.large))
-                 if self._queues is not None and loc.size >= LARGE_FILE else contextlib.nullcontext())
-        async with large, self._streams or contextlib.nullcontext():
-            yield
-
     def rpc_counts(self) -> dict[str, int]:
         """Calls made by the pipeline through this account, per TL method."""
         return dict(self.calls)
+
+
+def _retrieve(fut: asyncio.Future[Any]) -> None:
+    """Mark the outcome of a call nobody may await (the job ended first) as seen."""
+    if not fut.cancelled():
+        fut.exception()
