@@ -42,19 +42,19 @@ drifting --oracle`; download stage, seconds, ratio to the bound):
 
 The issue's "the default's makespan improves" is not shown, and no plan could show it here: (a) is
 already within 1.2-3.2 % of a bound that ignores every round trip, and the oracle plan does no better
-(over three to five runs of each, the means of (a), (b) and (o) are within 0.6 % of one another: seed 5
-41.66 / 41.56 / 41.80, seed 6 37.17 / 37.22 / 37.08, seed 7 29.09 / 29.04 / 29.05). Why: the engine
-measures the speeds within 1.2-1.7 s and its first rebalance finds neither plan on track (nor the
-oracle's: the first second's speeds are noisy), so it moves 66-89 % of the queued bytes in every
-variant; stealing and the later rebalances then keep each account busy 96-100 % of the run, all
-finishing within about 1 s. Skipping that first rebalance (a patched engine, not in this bench), so
-that the plan survives, changes nothing either (predictions 41.88 / 37.31 / 29.05 s, oracle 41.86 /
-37.16 / 29.05, against (a)'s 42.02 / 37.22 / 29.10 in the same session). The plan's own predictions are
-off mostly by the drift after the history ends (each account's real seconds for the files it fetched
-were 12 % under to 33 % over the learned per-file costs of them, and 20 % under to 35 % over their
-bytes over the learned speed), and on this profile the DC factors are shared by the accounts (each
-account's own only +-3 %), so a per-file, per-DC model has little to place better than bytes over
-speed.
+(over three to seven runs of each, the means of (a), (b) and (o) are within 0.6 % of one another: seed
+5 41.66 / 41.56 / 41.80, seed 6 37.17 / 37.20 / 37.08, seed 7 29.12 / 29.06 / 29.05; (b) / (a) over 15
+pairs of runs: 0.994-1.007, mean 0.9995). Why: the engine measures the speeds within 1.2-1.7 s and its
+first rebalance finds neither plan on track (nor the oracle's: the first second's speeds are noisy), so
+it moves 66-89 % of the queued bytes in every variant; stealing and the later rebalances then keep each
+account busy 96-100 % of the run, all finishing within about 1 s. Skipping that first rebalance (a
+patched engine, not in this bench), so that the plan survives, changes nothing either (predictions
+41.88 / 37.31 / 29.05 s, oracle 41.86 / 37.16 / 29.05, against (a)'s 42.02 / 37.22 / 29.10 in the same
+session). The plan's own predictions are off mostly by the drift after the history ends (each account's
+real seconds for the files it fetched were 12 % under to 33 % over the learned per-file costs of them,
+and 20 % under to 35 % over their bytes over the learned speed), and on this profile the DC factors are
+shared by the accounts (each account's own only +-3 %), so a per-file, per-DC model has little to place
+better than bytes over speed.
 
     python bench/makespan.py            # full: 3 and 10 accounts, with and without flood-waits, the short job
     python bench/makespan.py --quick
@@ -425,7 +425,7 @@ async def main() -> None:
             ratios.setdefault(sc.name, []).extend(await run_scenario(sim_args, sc, a.default_only, a.fixed,
                                                                                 a.oracle))
     if a.repeat > 1:
-        print("(c) default, ratio to the ideal bound over the runs:")
+        print("(c) default, ratio to the ideal bound over the runs (drifting: (b) / (a)):")
         for name, rs in ratios.items():
             print(f"   {name:36} median {statistics.median(rs):.3f}  min {min(rs):.3f}  max {max(rs):.3f}  "
                   f"runs {' '.join(f'{r:.3f}' for r in rs)}")
