@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from tgfetch.telegram.window import FLOOR, SLACK, Window, window_limit
+from tgfetch.telegram.window import FLOOR, SLACK, Window, spare_room, window_limit
 
 MiB = 1 << 20
 
@@ -14,6 +14,14 @@ MiB = 1 << 20
 def test_the_limit_keeps_the_bandwidth_busy_over_two_round_trips() -> None:
     assert window_limit(1e6, 0.001) == FLOOR  # a slow account on a short link: two parts
     assert window_limit(32e6, 0.3) == pytest.approx(32e6 * (0.6 + SLACK))  # 300 ms: 27 MB in flight
+
+
+def test_a_spare_file_is_made_ready_only_for_a_fast_account_with_room_in_its_window() -> None:
+    fast = window_limit(17e6, 0.002)  # ~4.4 MB: set by the bandwidth
+    assert spare_room(fast, 0.01e6) and spare_room(fast, fast - MiB)
+    assert not spare_room(fast, fast - MiB + 1)  # no room for another part
+    assert not spare_room(None, 0)  # speed not measured yet
+    assert not spare_room(window_limit(1.3e6, 0.002), 0)  # a slow account: the two-part floor
 
 
 async def test_parts_wait_in_order_until_their_bytes_fit() -> None:

@@ -26,7 +26,8 @@ from tgfetch.download.work import GroupWork, Pick
 from tgfetch.errors import StorageError
 from tgfetch.telegram.account import Account
 from tgfetch.telegram.rpc import AccessDenied, AccountDead, FloodWait, Transient
-from tgfetch.telegram.transfer import PART, QueueLimits
+from tgfetch.telegram.transfer import QueueLimits
+from tgfetch.telegram.window import spare_room
 
 __all__ = ["DownloadEngine"]
 
@@ -34,12 +35,13 @@ log = logging.getLogger("tgfetch.download")
 TICK = 0.2  # seconds between speed refreshes
 REBALANCE_TICKS = 5  # ticks between rebalances after the first (which waits for measured speeds)
 IDLE_WAIT = 0.1  # seconds an idle slot sleeps unless the scheduler announces a change (the end-game's estimates move)
-# Slots per account beyond the files it streams at once (`Account.queues`): a spare slot takes its
-# next group from its own queue, fetches its messages and opens its `.part` while the others stream, and
-# streams as soon as one ends; else the bandwidth of a fast account fetching small files idles for that
-# set-up after each file (~1.5 % of a job).  Only while the account's bytes in flight leave room in its
-# window (`Account.window_limit`): a slow account's window is full anyway, and a group it holds unstarted
-# could only be taken over, not stolen, by a faster account at the end.
+# Slots per account beyond the files it streams at once (`Account.queues`): a spare slot takes its next
+# group from its own queue, fetches its messages and opens its `.part` while the others stream, and streams
+# as soon as one ends; else the bandwidth of a fast account fetching small files idles for that set-up after
+# each file (~0.5 % of a job of three fast accounts).  Only on an account whose window (`Account.window_limit`)
+# is set by its measured bandwidth, not the two-part floor (a slow account's two parts keep it busy anyway,
+# and a group it holds unstarted could only be taken over, not stolen, by a faster account at the end), and
+# while its bytes in flight leave room for another part.
 SPARE_SLOTS = 2
 
 
@@ -176,11 +178,10 @@ class DownloadEngine:
 
     def _spare(self, acc: Account, st: ClientStats) -> bool | None:
         """None: the slot may take anything (the account streams fewer files than it may); True: as a
-        spare slot, only from its own queue (the window has room for another part); False: nothing."""
+        spare slot, only from its own queue (see SPARE_SLOTS); False: nothing now."""
         if st.active < self.slots[acc.name]:
             return None
-        limit = acc.window_limit()
-        return limit is not None and acc.files.window.used + PART <= limit
+        return spare_room(acc.window_limit(), acc.files.window.used)
 
     def _holds(self, name: str, work: GroupWork) -> bool:
         """Whether `name` can download the group without fetching its messages first."""

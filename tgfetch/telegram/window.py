@@ -15,7 +15,7 @@ import asyncio
 import collections
 from collections.abc import Callable
 
-__all__ = ["FLOOR", "SLACK", "Window", "window_limit"]
+__all__ = ["FLOOR", "SLACK", "Window", "spare_room", "window_limit"]
 
 FLOOR = 2 << 20  # bytes: two 1 MiB parts (one arriving while the next is asked for)
 SLACK = 0.25  # seconds of the account's speed kept in flight beyond two round trips
@@ -24,6 +24,13 @@ SLACK = 0.25  # seconds of the account's speed kept in flight beyond two round t
 def window_limit(speed: float, rtt: float) -> float:
     """Bytes in flight that keep an account of `speed` bytes/s and round trip `rtt` s busy."""
     return max(float(FLOOR), speed * (2 * rtt + SLACK))
+
+
+def spare_room(limit: float | None, used: float) -> bool:
+    """Whether an account with `used` bytes in flight under its window `limit` should get another
+    file ready (the download engine's spare slots): its speed is measured, its window is set by its
+    bandwidth rather than the two-part floor (a fast account), and one more part would fit."""
+    return limit is not None and limit > FLOOR and used + FLOOR / 2 <= limit
 
 
 class Window:
