@@ -67,9 +67,8 @@ def test_smallest_slot_takes_the_queue_from_its_small_end() -> None:
 
 def test_as_many_slots_take_the_small_end_as_the_tiny_files_per_file_time_needs() -> None:
     """A small file holds a slot for its per-file time, not bandwidth: enough slots take the small
-    end to spread that time over the bandwidth-bound rest (all but two before it is measured: small
-    groups are what an account of unknown speed should hold first; two slots always stay on the big
-    files)."""
+    end to spread that time over the bandwidth-bound rest (one before it is measured; two slots
+    always stay on the big files)."""
 
     def picks(latency: float) -> tuple[list[bool], int]:
         tiny = [work(10_000) for _ in range(200)]
@@ -79,7 +78,7 @@ def test_as_many_slots_take_the_small_end_as_the_tiny_files_per_file_time_needs(
         got = [s.next("x") for _ in range(5)]
         return [p is not None and p.work in tiny for p in got], len(s.clients["x"].small_end)
 
-    assert picks(0.0) == ([True, True, True, False, False], 3)  # not measured yet: all but two
+    assert picks(0.0) == ([True, False, False, False, False], 1)  # not measured yet: one slot
     # 210 files x 0.15 s = 31.5 s of per-file time over 20.2 s of bytes: two slots on the small end
     assert picks(0.15) == ([True, True, False, False, False], 2)
     assert picks(1.0) == ([True, True, True, False, False], 3)  # two slots stay on the big files

@@ -52,13 +52,11 @@ class ClientState:
         per-file work (`latency`: round trip, local handling), not for bandwidth; left for the end,
         the tiny files would run there with the bandwidth idle.  So enough slots work from the small
         end to spread that per-file work over the bandwidth-bound rest of the queue: its files times
-        `latency` over its bytes' time.  Before `latency` is measured, all but two: the account's
-        speed is not known yet either, and a slow account that started with big groups would hold
-        them to the end (only a take-over moves them), while small ones are soon done and timed.
-        Two slots always stay on the big files that keep the bandwidth busy."""
+        `latency` over its bytes' time.  At least one (before `latency` is measured), and at least
+        two slots stay on the big files that keep the bandwidth busy."""
         if self.slots < 2 or not self.queue:
             return False
-        want = self.slots
+        want = 1
         if self.latency > 0:
             rest = self.queued_bytes / max(self.speed, 1.0)
             want = math.ceil(self.queued_files * self.latency / max(rest, 1e-3))
