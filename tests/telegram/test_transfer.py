@@ -285,6 +285,17 @@ async def test_download_queue_limits_come_from_the_app_config() -> None:
     assert transfer.queue_limits(config) == QueueLimits(small=7, large=2)
 
 
+async def test_download_limits_are_asked_in_the_background_and_again_after_a_cancelled_ask() -> None:
+    sim = channel()
+    async with account(sim) as acc:
+        first = acc.download_limits()  # the job starts it as the scan starts, and awaits it later
+        assert acc.download_limits() is first and not first.done()
+        first.cancel()
+        await asyncio.sleep(0)
+        assert await acc.download_limits() == QueueLimits(small=5, large=2)  # asked again
+        assert acc.download_limits().done()
+
+
 async def test_queue_turns_hold_the_streams_to_the_limit_and_a_large_file_waits_for_its_dc_first() -> None:
     """`Queues.use(limits, n)`: at most n files stream at once (the engine's spare slots wait in
     `Queues.turn` with their next file ready); a file of LARGE_FILE bytes or more first waits for its

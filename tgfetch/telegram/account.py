@@ -302,12 +302,13 @@ class Account:
 
     def download_limits(self) -> asyncio.Future[QueueLimits]:
         """Files to download at once from one DC, by size, as the server says (help.getAppConfig,
-        asked once, from the first call on in the background: a job asks while it scans; Telegram's
-        published values when it cannot be asked)."""
-        if self._limits is None:
-            self._limits = asyncio.ensure_future(self._ask_limits())
-            self._limits.add_done_callback(_retrieve)
-        return self._limits
+        asked once, from the first call on in the background: a job asks while it scans; again only
+        if that ask was cancelled; Telegram's published values when it cannot be asked)."""
+        asked = self._limits
+        if asked is None or (asked.done() and (asked.cancelled() or asked.exception() is not None)):
+            asked = self._limits = asyncio.ensure_future(self._ask_limits())
+            asked.add_done_callback(_retrieve)
+        return asked
 
     async def _ask_limits(self) -> QueueLimits:
         try:
