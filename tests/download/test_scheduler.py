@@ -85,10 +85,9 @@ def test_as_many_slots_take_the_small_end_as_the_tiny_files_per_file_time_needs(
 
 
 def test_a_spare_slot_takes_only_from_its_own_queue() -> None:
-    """`own_only`: True (a spare slot) takes the client's own queue and never steals; False: nothing."""
+    """`own_only` (a spare slot): the client's own queue, never a steal."""
     mine, theirs = work(2 * MB), work(9 * MB)
     s = Scheduler({"a": [mine], "b": [theirs, work(8 * MB)]}, backups=False)
-    assert s.next("a", own_only=False) is None
     p = s.next("a", own_only=True)
     assert p is not None and p.work is mine and p.kind == "own"
     assert s.next("a", own_only=True) is None  # its queue is empty: no steal of b's group

@@ -129,8 +129,7 @@ class DownloadEngine:
             if me.paused:
                 await self._paused(name)
                 continue
-            self._refresh_speeds()
-            pick = sched.next(name, functools.partial(self._holds, name), own_only=self._spare(acc, st))
+            pick = self._pick(acc, st)
             if pick is None:
                 st.state = "idle" if st.active == 0 else st.state
                 await self._wait_change(IDLE_WAIT)
@@ -176,12 +175,14 @@ class DownloadEngine:
             self.downloader.stop(exc)
             self._changed.set()
 
-    def _spare(self, acc: Account, st: ClientStats) -> bool | None:
-        """None: the slot may take anything (the account streams fewer files than it may); True: as a
-        spare slot, only from its own queue (see SPARE_SLOTS); False: nothing now."""
-        if st.active < self.slots[acc.name]:
+    def _pick(self, acc: Account, st: ClientStats) -> Pick | None:
+        """The slot's next group: anything while the account streams fewer files than it may, else
+        (a spare slot, see SPARE_SLOTS) only from its own queue and only when `spare_room` says so."""
+        spare = st.active >= self.slots[acc.name]
+        if spare and not spare_room(acc.window_limit(), acc.files.window.used):
             return None
-        return spare_room(acc.window_limit(), acc.files.window.used)
+        self._refresh_speeds()
+        return self.scheduler.next(acc.name, functools.partial(self._holds, acc.name), own_only=spare)
 
     def _holds(self, name: str, work: GroupWork) -> bool:
         """Whether `name` can download the group without fetching its messages first."""

@@ -105,16 +105,16 @@ class Scheduler:
         c.latency = latency or c.latency
 
     def next(self, name: str, known: Callable[[GroupWork], bool] | None = None, *,
-             smallest: bool | None = None, own_only: bool | None = None) -> Pick | None:
+             smallest: bool | None = None, own_only: bool = False) -> Pick | None:
         """The next group for one of `name`'s slots, or None for now.
 
         `known(group)` tells whether `name` can start the group without re-fetching
         its messages; steals prefer such groups.  `smallest` takes the client's own
         queue from its small end (None: as `ClientState.small_end_turn` says).
-        `own_only`: True, only from its own queue (a spare slot); False: nothing now.
+        `own_only`: only from its own queue (a spare slot).
         """
         me = self.clients[name]
-        if me.dead is not None or me.paused or own_only is False or (own_only and not me.queue):
+        if me.dead is not None or me.paused or (own_only and not me.queue):
             return None
         if me.queue:
             small = me.small_end_turn() if smallest is None else smallest
