@@ -105,16 +105,28 @@ def test_a_plan_on_track_is_kept() -> None:
     assert a[1] in s.clients["y"].queue
 
 
-def test_later_rebalances_move_only_groups_the_taker_holds() -> None:
+def test_later_rebalances_move_held_groups_first_and_others_when_worth_a_call() -> None:
     fast_held = work(1 * MB)
     slow = [work(5 * MB), work(5 * MB), fast_held]
     s = Scheduler({"slow": slow, "fast": []}, {"slow": 1 * MB, "fast": 5 * MB})
     s.rebalanced = True  # the first one happened
     known = holds({"slow": set(map(id, slow)), "fast": {id(fast_held)}})
-    assert s.rebalance(known) == 1
-    assert list(s.clients["fast"].queue) == [fast_held]
-    assert fast_held.owner == "fast"
-    assert s.rebalance(known) == 0  # the 5 MB groups would need a getMessages call
+    # Held first: the 1 MB group costs "fast" no call; the 5 MB groups are 4 and 3 s sooner on "fast"
+    # (worth a getMessages call each); then "slow", idle, takes the 1 MB group back (0.8 s sooner).
+    assert s.rebalance(known) == 4
+    assert list(s.clients["fast"].queue) == slow[:2] and list(s.clients["slow"].queue) == [fast_held]
+    assert slow[0].owner == slow[1].owner == "fast"
+    assert s.rebalance(known) == 0  # balanced: 2 s on "fast", 1 s on "slow"
+
+
+def test_later_rebalances_fetch_nothing_for_a_gain_under_the_margin() -> None:
+    # "fast" would finish the slow account's 0.2 MB group 0.16 s sooner than "slow": under
+    # REBALANCE_MARGIN (speeds drift: such a move soon reverses), so no getMessages call is spent.
+    slow = [work(200_000)]
+    s = Scheduler({"slow": slow, "fast": []}, {"slow": 1 * MB, "fast": 5 * MB})
+    s.rebalanced = True
+    assert s.rebalance(holds({"slow": set(map(id, slow)), "fast": set()})) == 0
+    assert list(s.clients["slow"].queue) == slow
 
 
 def test_consolidate_hands_a_few_foreign_groups_to_an_account_whose_call_has_room() -> None:

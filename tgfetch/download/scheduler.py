@@ -163,8 +163,10 @@ class Scheduler:
         rebalance (once `warm`) first gives every group back to the account holding its
         messages and, after balancing, lets an account with only a few groups to fetch
         hand them to one whose call has room for them, unless the plan is on track (then
-        it is kept); later ones (as the speeds drift) move only groups the taker holds,
-        which cost no call.  `known_by(name, group)`: `name` holds the group's messages.
+        it is kept); later ones (as the speeds drift) move groups the taker holds first
+        (no call), others where the move pays for a call (`_worth_a_call`), each only when
+        the later finish comes REBALANCE_MARGIN sooner.  `known_by(name, group)`: `name`
+        holds the group's messages.
         """
         if not self.stealing:
             return 0
@@ -176,7 +178,11 @@ class Scheduler:
             moves.to_holders()
             self._balance(moves, deadline, fetch=True)
             moves.consolidate()
-        self.rebalance_cut = not self._balance(moves, deadline, fetch=False, margin=0.0 if first else REBALANCE_MARGIN)
+        if first:
+            self.rebalance_cut = not self._balance(moves, deadline, fetch=False)
+        else:
+            self.rebalance_cut = not self._balance(moves, deadline, fetch=True, prefer_held=True,
+                                                   margin=REBALANCE_MARGIN)
         for name in moves.changed:
             c = self.clients[name]
             c.set_queue(list(c.queue))
@@ -186,7 +192,8 @@ class Scheduler:
             self.notify()
         return moves.count
 
-    def _balance(self, moves: _Moves, deadline: float, *, fetch: bool, margin: float = 0.0) -> bool:
+    def _balance(self, moves: _Moves, deadline: float, *, fetch: bool, margin: float = 0.0,
+                 prefer_held: bool | None = None) -> bool:
         """The least loaded client takes what a steal would give it (gaining more than `margin`
         seconds), until none would help (True) or the time is up (False: the next rebalance goes on)."""
         while moves.count < MAX_REBALANCE_MOVES:
@@ -194,7 +201,8 @@ class Scheduler:
                 return False
             for me in sorted(moves.active, key=lambda c: c.est_remaining):
                 choice = self._steal_choice(me, functools.partial(moves.known_by, me.name), fetch=fetch,
-                                            prefer_held=not fetch, margin=margin)
+                                            prefer_held=not fetch if prefer_held is None else prefer_held,
+                                            margin=margin)
                 if choice is not None:
                     victim, indexes = choice
                     moves.move(victim, me, victim.take(indexes[0]))
