@@ -18,6 +18,10 @@
 # Goal (issue 19): <= 10 % at 25 %, <= 5 % at 50 % (warm runs: one earlier run learned).  At 25 %: met in this
 # run, 6.8 % (9.9 % over the 32 warm runs of four runs of this bench today, below).  At 50 %: NOT met, 8.7 %
 # (realistic 7.3, daily 7.8, throttled 8.4, drifting 11.3; 6.8 % over the 32 warm runs).
+# A run of 2 Dec after later rebalances could fetch (the accounts' estimated finishes now stay within ~0.5 s
+# of each other all through a job), warm runs at 10 / 25 / 50 / 75 %: 7.9 / 9.2 / 6.6 / 8.6 % (old estimator
+# 51.2 / 51.2 / 65.0 / 40.0 %), at half-way drifting 8.5, daily 7.2, throttled 5.0, realistic 5.7 %; in
+# interval 91 %.  Still NOT met at 50 %.
 #
 # What changed (the tracker only): the efficiency measured lately (last ~FORGET s) is no longer assumed to
 # last to the end: a departure from its prior (1) fades as exp(-t / tau), tau = REVERT (10 s) or the
