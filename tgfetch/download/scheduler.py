@@ -176,13 +176,12 @@ class Scheduler:
         deadline = time.perf_counter() + (FIRST_REBALANCE_BUDGET if first else REBALANCE_BUDGET)
         if first and not moves.on_track():
             moves.to_holders()
-            self._balance(moves, deadline, fetch=True)
+            self._balance(moves, deadline, fetch=True, prefer_held=False)
             moves.consolidate()
         if first:
             self.rebalance_cut = not self._balance(moves, deadline, fetch=False)
         else:
-            self.rebalance_cut = not self._balance(moves, deadline, fetch=True, prefer_held=True,
-                                                   margin=REBALANCE_MARGIN)
+            self.rebalance_cut = not self._balance(moves, deadline, fetch=True, margin=REBALANCE_MARGIN)
         for name in moves.changed:
             c = self.clients[name]
             c.set_queue(list(c.queue))
@@ -192,17 +191,17 @@ class Scheduler:
             self.notify()
         return moves.count
 
-    def _balance(self, moves: _Moves, deadline: float, *, fetch: bool, margin: float = 0.0,
-                 prefer_held: bool | None = None) -> bool:
+    def _balance(self, moves: _Moves, deadline: float, *, fetch: bool, prefer_held: bool = True,
+                 margin: float = 0.0) -> bool:
         """The least loaded client takes what a steal would give it (gaining more than `margin`
-        seconds), until none would help (True) or the time is up (False: the next rebalance goes on)."""
+        seconds; `fetch`, `prefer_held`: as `_steal_choice`), until none would help (True) or the
+        time is up (False: the next rebalance goes on)."""
         while moves.count < MAX_REBALANCE_MOVES:
             if time.perf_counter() > deadline:
                 return False
             for me in sorted(moves.active, key=lambda c: c.est_remaining):
                 choice = self._steal_choice(me, functools.partial(moves.known_by, me.name), fetch=fetch,
-                                            prefer_held=not fetch if prefer_held is None else prefer_held,
-                                            margin=margin)
+                                            prefer_held=prefer_held, margin=margin)
                 if choice is not None:
                     victim, indexes = choice
                     moves.move(victim, me, victim.take(indexes[0]))
