@@ -82,6 +82,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from learnsim import STEP, fetch_seconds  # noqa: E402
 
 from tgfetch.config import load_settings  # noqa: E402
 from tgfetch.job import JobReport, download_channel  # noqa: E402
@@ -218,7 +221,7 @@ def _profile_figures(sim: SimulatedTelegram, applied: AppliedProfile | None, sta
     return profile_bound(sim, applied, started[0]), (hours, hours + seconds * applied.clock.hours_per_second)
 
 
-def profile_bound(sim: SimulatedTelegram, applied: AppliedProfile, start: float, step: float = 0.05) -> float:
+def profile_bound(sim: SimulatedTelegram, applied: AppliedProfile, start: float, step: float = STEP) -> float:
     """The ideal bound on a speed profile: the shortest T in which the accounts, each at its profile's
     rate from `start` (time.monotonic() of the download's start) on, could fetch every document once,
     each file's bytes at the best account's factor for its DC.  Contention, round trips and albums are
@@ -234,13 +237,7 @@ def profile_bound(sim: SimulatedTelegram, applied: AppliedProfile, start: float,
         if dc not in best:
             best[dc] = max(shape.dc.get(dc, 1.0) for shape in applied.shapes.values())
         work += m.size / best[dc]
-    t, done = 0.0, 0.0
-    while True:
-        rate = sum(applied.bases[n] * s.factor(HOME_DC, applied.clock.hours(start + t + step / 2))
-                   for n, s in applied.shapes.items())
-        if done + rate * step >= work:
-            return t + (work - done) / rate
-        t, done = t + step, done + rate * step
+    return fetch_seconds(applied, work, start, dict.fromkeys(applied.shapes, 1.0), step)
 
 
 def least_calls(rep: JobReport) -> int:
