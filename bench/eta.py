@@ -217,12 +217,12 @@ def table(rows: Rows) -> None:
             cells = [_mean([getattr(e, key) for g, e in rs if g == f]) for f in FRACTIONS]
             inside = f"{sum(e.inside for _, e in rs) / len(rs):13.0%}" if i == 0 else ""
             print(f"{name if i == 0 else '':18} {label:27}"
-                  + "".join(f"{c:9.1%}" if c == c else f"{'-':>9}" for c in cells) + inside)
+                  + "".join(f"{'-':>9}" if math.isnan(c) else f"{c:9.1%}" for c in cells) + inside)
 
 
 def _mean(values: list[float]) -> float:
     """The mean of the known (not NaN) values; NaN if none."""
-    known = [v for v in values if v == v]
+    known = [v for v in values if not math.isnan(v)]
     return statistics.mean(known) if known else math.nan
 
 
