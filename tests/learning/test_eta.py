@@ -83,7 +83,7 @@ def test_tracker_learns_the_efficiency_from_progress() -> None:
     p = trained({"a": 2e6})
     tracker = EtaTracker(started=0.0)
     left = 100 * MB
-    for k in range(30):  # the account fetches only 1 MB/s of its predicted 2
+    for k in range(60):  # the account fetches only 1 MB/s of its predicted 2 (for a minute: the prior fades)
         rem = [Remaining("a", [[(left, 2)]] if left else [], fetched=100 * MB - left, measured_s=k)]
         eta = tracker.update(float(k), rem, p, hour=12.0)
         left -= MB

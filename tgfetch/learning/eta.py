@@ -44,15 +44,22 @@ Array = npt.NDArray[np.float64]
 Group = Sequence[tuple[int, int]]  # (bytes left, dc) of each file of one group
 BAND_BLOCK = 10
 HOUR_PASSES = 2
-PRIOR_SECONDS = 3.0  # the prior efficiency weighs as much as this many seconds of measured progress
+# The prior efficiency weighs as much as this many seconds of measured progress.  Chosen with WARMUP by
+# replaying the tracker on five full runs of bench/eta.py (40 warm runs; PRIOR_SECONDS 3 / 6 / 12 / 20 / 30 s,
+# WARMUP 1 / 2 s): 12 s and 1 s took the error at half-way from 7.2 to 5.6 % (better in each of the three sets
+# of runs: 7.0 -> 5.9, 6.6 -> 4.3, 8.7 -> 6.1), at 25 % from 7.5 to 6.3 %.  Checked on a sixth, new run
+# (8 warm runs, both settings replayed on it): 8.4 -> 5.9 % at half-way, 6.6 -> 4.7 % at 25 %, 8.2 -> 7.7 %
+# at 75 %, 8.4 -> 9.0 % at 10 %.  (The efficiency of a few seconds is lumpy: trusting it sooner but less pays.)
+PRIOR_SECONDS = 12.0
 FORGET = 10.0  # seconds: the efficiency weighs a second of progress this long ago 1/e as much as the last
 REVERT = 10.0  # seconds: a departure of the efficiency from its prior fades as exp(-t / tau), tau = this or
 # the departure's age (one that lasted longer is expected to last as long again)
 MIN_BAND, MAX_BAND = 0.2, 1.0  # the interval's least and most half-width (log: exp(0.2) = +22 %, -18 %)
 SPREAD_WINDOW = 0.5  # the interval's half-width: the spread of the finish times predicted over this share
 SPREAD_WEIGHT = 1.0  # of the run (their 90 % quantile from now's, relative to the seconds left, x this)
-WARMUP = 2.0  # seconds from the start before the efficiency is measured (every request of every slot is
-# in flight at once then, and the first bytes are still to come)
+WARMUP = 1.0  # seconds from the start before the efficiency is measured (every request of every slot is
+# in flight at once then, and the first bytes are still to come; the engine limits the parts in flight after
+# its accounts' first second of transfer, `account.WINDOW_WARMUP`)
 
 
 @dataclass(frozen=True)
