@@ -43,7 +43,7 @@ def _slow_then(tracker: EtaTracker, slow_s: float) -> Eta:
 
 
 def test_a_slowdown_is_expected_to_pass_the_later_the_longer_it_lasted() -> None:
-    fresh, old = _slow_then(EtaTracker(0.0), 10.0), _slow_then(EtaTracker(0.0), 40.0)
+    fresh, old = _slow_then(EtaTracker(0.0), 15.0), _slow_then(EtaTracker(0.0), 40.0)  # younger, older than REVERT
     for got in (fresh, old):
         e = got.detail["efficiency"]
         assert e < 0.8

@@ -66,13 +66,30 @@ def test_predictions_use_the_files_in_flight_now() -> None:
     assert eta_module._concurrency(p, Remaining("a", [[(MB, 2)]])) == pytest.approx(p.concurrency("a"))
 
 
-def test_the_efficiency_follows_a_slowdown_sooner_than_the_whole_runs_mean() -> None:
-    """30 s at the predicted 2 MB/s, then 20 s at 1 MB/s: the whole run's mean is 0.8, the recent 0.5."""
-    tracker, left, now = EtaTracker(started=0.0), 400 * MB, 0.0
-    while now < 50.0:
+def _slowdown(tracker: EtaTracker, slow_s: float) -> tuple[int, float]:
+    """30 s at the predicted 2 MB/s, then `slow_s` s at 1 MB/s: (bytes left, now)."""
+    left, now = 400 * MB, 0.0
+    while now < 30.0 + slow_s:
         tracker.correct(now, Eta(left / 2e6, 0.0, 0.0, {"pooled": left / 2e6}), left, True)
         left -= int((2e6 if now < 30.0 else 1e6) * 0.5)
         now += 0.5
+    return left, now
+
+
+def test_the_efficiency_follows_a_slowdown_sooner_than_the_whole_runs_mean() -> None:
+    """A run that learns the predictor's level as it goes (``fade`` False): after 20 s at half the
+    predicted speed the whole run's mean is 0.8, the recent 0.5."""
+    tracker = EtaTracker(started=0.0, fade=False)
+    _slowdown(tracker, 20.0)
     assert 0.45 < tracker.efficiency < 0.7
-    got = tracker.correct(now, Eta(left / 2e6, 0.0, 0.0, {"pooled": left / 2e6}), left, True).seconds
-    assert left / 2e6 * 1.03 < got < left / 2e6 / tracker.efficiency  # slower, but not to the end
+
+
+def test_a_warm_runs_efficiency_remembers_longer_but_follows_a_long_slowdown() -> None:
+    """A warm run (the efficiency a departure from a known level): after 40 s at half speed it is under
+    the whole run's mean (50 / 70 = 0.71), above a cold run's; the estimate is slower, not to the end."""
+    cold, warm = EtaTracker(started=0.0, fade=False), EtaTracker(started=0.0)
+    _slowdown(cold, 40.0)
+    left, now = _slowdown(warm, 40.0)
+    assert cold.efficiency < warm.efficiency < 50 / 70
+    got = warm.correct(now, Eta(left / 2e6, 0.0, 0.0, {"pooled": left / 2e6}), left, True).seconds
+    assert left / 2e6 * 1.03 < got < left / 2e6 / warm.efficiency  # slower, but not to the end
